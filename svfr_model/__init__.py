@@ -1,0 +1,1 @@
+"""svfr_model: the SVFR video face restoration engine, importable without ComfyUI."""
