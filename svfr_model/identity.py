@@ -1,0 +1,74 @@
+"""Identity tokens for pass 2: reference face -> ArcFace layer4 -> 49 x 1024 tokens.
+
+Mirrors infer.py L257-271: the float pass-1 reference frame is quantised to uint8 by truncation,
+aligned by its 5 landmarks (official crop quirk by default), run through ArcFace, then projected.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arcface import IResNet, load_arcface
+from .errors import InputError
+from .faces.align import align_for_arcface
+from .id_projector import IDProjector, load_id_projector
+
+
+def quantize_reference(frame: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in about [-1, 1] -> (H, W, 3) uint8 RGB, exactly as infer.py does:
+    ``((x * 0.5 + 0.5).clamp(0, 1) * 255)`` then ``astype(uint8)`` (truncation, not rounding)."""
+    if not isinstance(frame, torch.Tensor):
+        frame = torch.as_tensor(np.asarray(frame))
+    if frame.ndim != 3 or frame.shape[0] != 3:
+        raise InputError(f"reference frame must be (3, H, W), got shape {tuple(frame.shape)}")
+    if not torch.isfinite(frame).all():
+        raise InputError("reference frame contains NaN or inf; the first pass diverged (try another seed)")
+    x = ((frame.detach().float().cpu() * 0.5 + 0.5).clamp(0, 1) * 255).permute(1, 2, 0)
+    return x.numpy().astype(np.uint8)
+
+
+class IdentityEncoder:
+    """Turns a reference face into the (49, 1024) identity tokens SVFR's UNet attends to."""
+
+    def __init__(self, arcface: IResNet | None, id_projector: IDProjector):
+        self.arcface = arcface
+        self.id_projector = id_projector
+
+    @classmethod
+    def from_files(cls, arcface_path: str | Path | None, id_linear_path: str | Path,
+                   dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> "IdentityEncoder":
+        """Load both networks strictly. ``arcface_path=None`` allows only ``tokens_from_feature``."""
+        arcface = load_arcface(arcface_path, dtype).to(device) if arcface_path is not None else None
+        return cls(arcface, load_id_projector(id_linear_path, dtype).to(device))
+
+    @torch.no_grad()
+    def tokens_from_feature(self, feature: torch.Tensor) -> torch.Tensor:
+        """ArcFace layer4 map (1, 512, 7, 7) -> tokens (49, 1024), float32 on the projector's device."""
+        feature = torch.as_tensor(feature)
+        if feature.ndim == 3:
+            feature = feature.unsqueeze(0)
+        if feature.ndim != 4 or feature.shape[0] != 1:
+            raise InputError(f"identity feature must be (1, 512, 7, 7), got shape {tuple(feature.shape)}")
+        w = self.id_projector.project1024.weight
+        return self.id_projector(feature.to(w.device, w.dtype))[0].float()
+
+    @torch.no_grad()
+    def arcface_input(self, image_rgb_uint8, landmarks, crop: str = "official") -> torch.Tensor:
+        return align_for_arcface(image_rgb_uint8, landmarks, crop=crop)
+
+    @torch.no_grad()
+    def tokens_from_image(self, image_rgb_uint8, landmarks, crop: str = "official") -> torch.Tensor:
+        """RGB uint8 face image (H, W, 3) + its 5 landmarks -> tokens (49, 1024)."""
+        if self.arcface is None:
+            raise InputError("no ArcFace model loaded: pass insightface_glint360k.pth to use a reference image, "
+                             "or supply identity tokens directly")
+        x = self.arcface_input(image_rgb_uint8, landmarks, crop)
+        w = self.arcface.conv1.weight
+        feature = self.arcface(x.to(w.device, w.dtype))
+        return self.tokens_from_feature(feature)
+
+    def tokens_from_reference_frame(self, frame: torch.Tensor, landmarks, crop: str = "official") -> torch.Tensor:
+        """Float pass-1 frame (3, H, W) in [-1, 1] -> tokens, with the official uint8 quantisation first."""
+        return self.tokens_from_image(quantize_reference(frame), landmarks, crop)

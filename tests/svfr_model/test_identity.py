@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from svfr_model.arcface import IResNet
+from svfr_model.errors import InputError
+from svfr_model.faces.align import SVFR_TEMPLATE_256, align_for_arcface
+from svfr_model.id_projector import IDProjector, load_id_projector
+from svfr_model.identity import IdentityEncoder, quantize_reference
+
+
+def test_quantize_reference_truncates_like_infer_py():
+    # values chosen so truncation and rounding differ: 0.999 -> 254.87 -> 254 (rounding would give 255)
+    vals = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.5, 0.999, 1.0, 7.0])
+    frame = vals.view(1, 1, 8).expand(3, 1, 8).clone()
+    frame[1] *= -1  # a different channel so the HWC permute is checked
+    out = quantize_reference(frame)
+    assert out.shape == (1, 8, 3) and out.dtype == np.uint8
+    assert out[0, :, 0].tolist() == [0, 0, 63, 127, 191, 254, 255, 255]
+    assert out[0, :, 1].tolist() == [255, 255, 191, 127, 63, 0, 0, 0]
+
+
+def test_quantize_reference_rejects_bad_frames():
+    with pytest.raises(InputError, match="3, H, W"):
+        quantize_reference(torch.zeros(8, 8, 3))
+    with pytest.raises(InputError, match="NaN"):
+        quantize_reference(torch.full((3, 4, 4), float("nan")))
+
+
+def test_tokens_from_feature_reproduces_fixture(parity_dir):
+    enc = IdentityEncoder(None, load_id_projector(parity_dir / "models/face_restoration/id_linear.pth"))
+    for case in sorted((parity_dir / "cases").iterdir()):
+        if not (case / "arcface_feature.npy").is_file():
+            continue
+        tok = enc.tokens_from_feature(torch.from_numpy(np.load(case / "arcface_feature.npy")))
+        assert tok.shape == (49, 1024)
+        assert (tok.numpy() - np.load(case / "id_embedding.npy")[0]).__abs__().max() <= 1e-5
+
+
+def _small_encoder():
+    torch.manual_seed(0)
+    arc = IResNet(layers=(1, 1, 1, 1), widths=(8, 8, 16, 512))
+    return IdentityEncoder(arc, IDProjector().eval())
+
+
+def test_tokens_from_image_chains_align_arcface_projector_and_depends_on_crop():
+    enc = _small_encoder()
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(200, 220, 3), dtype=np.uint8)
+    lm = SVFR_TEMPLATE_256 * 0.7 + 10
+    with torch.no_grad():
+        expected = enc.id_projector(enc.arcface(align_for_arcface(img, lm, "official")))[0]
+    tok = enc.tokens_from_image(img, lm)
+    torch.testing.assert_close(tok, expected)
+    corrected = enc.tokens_from_image(img, lm, crop="corrected")
+    assert (corrected - tok).abs().max() > 1e-2  # the two crops see different pixels
+    # fresh LayerNorm (weight 1, bias 0): every token is normalised across its 1024 channels
+    assert tok.shape == (49, 1024)
+    assert tok.mean(dim=1).abs().max() < 1e-5
+    torch.testing.assert_close(tok.var(dim=1, unbiased=False), torch.ones(49), atol=1e-3, rtol=0)
+
+
+def test_tokens_from_reference_frame_quantises_first():
+    enc = _small_encoder()
+    torch.manual_seed(1)
+    frame = torch.rand(3, 128, 128) * 2.2 - 1.1
+    lm = SVFR_TEMPLATE_256 * 0.5
+    a = enc.tokens_from_reference_frame(frame, lm)
+    b = enc.tokens_from_image(quantize_reference(frame), lm)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_image_without_arcface_is_clear_error():
+    enc = IdentityEncoder(None, IDProjector())
+    with pytest.raises(InputError, match="insightface_glint360k"):
+        enc.tokens_from_image(np.zeros((64, 64, 3), np.uint8), SVFR_TEMPLATE_256 / 4)
