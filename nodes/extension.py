@@ -1,0 +1,32 @@
+"""The ComfyExtension that lists the SVFR nodes (returned by the pack's comfy_entrypoint)."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from . import host
+from .detector_loader import SVFRFaceDetectorLoader
+from .face_crop import SVFRFaceCrop
+from .mask import SVFRInpaintMask
+from .model_loader import SVFRModelLoader
+from .paste import SVFRPasteBack
+from .sampler import SVFRSampler
+from .task import SVFRTaskVector
+
+NODES: list[type[io.ComfyNode]] = [
+    SVFRModelLoader,
+    SVFRFaceDetectorLoader,
+    SVFRFaceCrop,
+    SVFRTaskVector,
+    SVFRInpaintMask,
+    SVFRSampler,
+    SVFRPasteBack,
+]
+
+
+class SVFRExtension(ComfyExtension):
+    async def on_load(self) -> None:  # called by newer ComfyUI only; registration is idempotent
+        host.register_model_folder()
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        host.register_model_folder()
+        return list(NODES)

@@ -1,0 +1,62 @@
+"""SVFRFaceCrop: video frames -> aligned 512x512 face crops per track + the crop record + a preview."""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from .types import CATEGORY, SVFRFaceCrops, SVFRFaceDetector, image_to_frames, to_output
+
+MODES = ("tracked", "official")
+FACE_CHOICES = ("largest", "all", "index")
+NO_FACE = ("error", "pass through")
+
+
+class SVFRFaceCrop(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SVFRFaceCrop",
+            display_name="SVFR Face Crop",
+            category=CATEGORY,
+            description=(
+                "Finds the faces in the video, follows each over time and cuts square crops at the "
+                "model resolution. The record output remembers where each crop came from, for "
+                "SVFR Paste Back."
+            ),
+            inputs=[
+                io.Image.Input("images", tooltip="The video frames (any size and aspect ratio)."),
+                SVFRFaceDetector.Input("detector", tooltip="From SVFR Face Detector Loader."),
+                io.Combo.Input("mode", options=list(MODES), default="tracked",
+                               tooltip="tracked: a smoothed box per frame that follows the face. "
+                                       "official: one static box per face for the whole clip (official SVFR)."),
+                io.Combo.Input("faces", options=list(FACE_CHOICES), default="largest",
+                               tooltip="largest: the biggest face only. all: every face track. "
+                                       "index: the track given by 'index'."),
+                io.Int.Input("index", default=0, min=0, max=63,
+                             tooltip="Track to use when faces=index (0 = largest)."),
+                io.Int.Input("crop_size", default=512, min=64, max=1024, step=64,
+                             tooltip="Crop resolution. SVFR was trained at 512: change only for experiments."),
+                io.Combo.Input("if_no_face", options=list(NO_FACE), default="error",
+                               tooltip="error: stop with a message. pass through: no crops, and "
+                                       "Paste Back returns the frames unchanged."),
+            ],
+            outputs=[
+                io.Image.Output("crops", tooltip="All face tracks concatenated along the batch, each track contiguous."),
+                SVFRFaceCrops.Output("face_crops", display_name="faces", tooltip="The crop record, for Paste Back / Inpaint Mask / Sampler."),
+                io.Image.Output("preview", tooltip="The frames with the crop boxes drawn."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, images, detector, mode: str, faces: str, index: int, crop_size: int,
+                if_no_face: str) -> io.NodeOutput:
+        from svfr_model.faces.pipeline import crop_faces, draw_crop_boxes
+
+        frames = image_to_frames(images, "images")
+        selection = index if faces == "index" else faces
+        result = crop_faces(frames, detector, mode=mode, faces=selection, size=crop_size,
+                            allow_no_face=(if_no_face == "pass through"))
+        crops = [torch.as_tensor(c).float() for c in result.crops]
+        crops_out = torch.cat(crops) if crops else torch.zeros((0, crop_size, crop_size, 3))
+        preview = draw_crop_boxes(frames, result.record)
+        return io.NodeOutput(to_output(crops_out), result.record, to_output(torch.as_tensor(preview).float()))

@@ -1,0 +1,201 @@
+"""ComfyUI host integration shared by the nodes: model folders, dtypes, ModelPatchers, progress, cancel.
+
+Everything that talks to ``comfy.*`` / ``folder_paths`` lives here so the node modules stay thin and
+the engine (``svfr_model``) never imports ComfyUI.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+FOLDER_KEY = "svfr"
+ROOT_CHOICE = "."
+# Names whose presence marks a folder as holding (part of) an SVFR model set: the official
+# sub-layout or the flat one. Partial sets are listed too, so the loader can say what is missing.
+_LAYOUT_MARKERS = ("face_restoration", "stable-video-diffusion-img2vid-xt", "unet.pth", "id_linear.pth")
+
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+_DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
+
+
+def register_model_folder() -> None:
+    """Register ``models/svfr`` under the key ``svfr`` (idempotent; extra_model_paths.yaml may add more)."""
+    import folder_paths
+
+    default = os.path.join(folder_paths.models_dir, FOLDER_KEY)
+    if FOLDER_KEY not in folder_paths.folder_names_and_paths:
+        folder_paths.folder_names_and_paths[FOLDER_KEY] = ([default], set())
+    elif default not in folder_paths.folder_names_and_paths[FOLDER_KEY][0]:
+        folder_paths.add_model_folder_path(FOLDER_KEY, default, is_default=True)
+
+
+def svfr_paths() -> list[str]:
+    import folder_paths
+
+    register_model_folder()
+    return list(folder_paths.get_folder_paths(FOLDER_KEY))
+
+
+def _looks_like_svfr(path: str) -> bool:
+    return any(os.path.exists(os.path.join(path, m)) for m in _LAYOUT_MARKERS)
+
+
+def model_folder_choices() -> list[str]:
+    """'.' (a model set directly in a svfr folder) plus every sub-folder that holds an SVFR layout."""
+    choices: list[str] = [ROOT_CHOICE]
+    for base in svfr_paths():
+        if not os.path.isdir(base):
+            continue
+        for name in sorted(os.listdir(base)):
+            sub = os.path.join(base, name)
+            if os.path.isdir(sub) and _looks_like_svfr(sub) and name not in choices:
+                choices.append(name)
+    return choices
+
+
+def resolve_model_folder(choice: str) -> str:
+    """Absolute folder for a combo choice; for '.', the first svfr path that holds a model set."""
+    from svfr_model.errors import WeightsError
+
+    bases = svfr_paths()
+    if choice == ROOT_CHOICE:
+        for base in bases:
+            if _looks_like_svfr(base):
+                return base
+        return bases[0]
+    for base in bases:
+        candidate = os.path.join(base, choice)
+        if os.path.isdir(candidate):
+            return candidate
+    raise WeightsError(
+        f"model_folder '{choice}' was not found in any svfr model folder ({', '.join(bases)}). "
+        "Put the SVFR files in models/svfr/<folder>/ and refresh the node list (press 'r')."
+    )
+
+
+def pick_dtype(precision: str) -> str:
+    """'auto' asks ComfyUI's model management (honours --force-fp16/--fp32-unet..., fp32 on CPU)."""
+    import comfy.model_management as mm
+
+    if precision != "auto":
+        return precision
+    dtype = mm.unet_dtype(mm.get_torch_device(), supported_dtypes=[torch.float16, torch.bfloat16, torch.float32])
+    return _DTYPE_NAMES.get(dtype, "fp32")
+
+
+@dataclass
+class SVFRModelHandle:
+    """What SVFR_MODEL carries: the engine's models, their ModelPatchers and the chosen precision."""
+
+    models: Any  # svfr_model.models.SVFRModels
+    patchers: list = field(default_factory=list)
+    dtype: str = "fp32"
+    source: str = ""
+
+    @property
+    def device(self) -> torch.device:
+        return self.patchers[0].load_device if self.patchers else torch.device("cpu")
+
+
+def wrap_in_patchers(models: Any) -> list:
+    """One ModelPatcher per torch module of the model set, so ComfyUI can load and evict them."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    load, offload = mm.get_torch_device(), mm.unet_offload_device()
+    patchers = []
+    for name in ("unet", "vae", "id_projector", "arcface"):
+        module = getattr(models, name, None)
+        if isinstance(module, torch.nn.Module):
+            patchers.append(comfy.model_patcher.ModelPatcher(module, load_device=load, offload_device=offload))
+    return patchers
+
+
+def load_for_inference(handle: SVFRModelHandle) -> None:
+    """Ask ComfyUI to put the models on the compute device (it evicts other models if needed).
+
+    force_full_load: the SVFR modules are plain diffusers/torch layers, not comfy.ops, so ComfyUI's
+    partial --lowvram loading would leave some layers on the offload device (documented fallback).
+    """
+    import comfy.model_management as mm
+
+    mm.load_models_gpu(handle.patchers, force_full_load=True)
+
+
+def release_cache() -> None:
+    import comfy.model_management as mm
+
+    mm.soft_empty_cache()
+
+
+def cancel_check() -> bool:
+    """Engine cancel hook: raises ComfyUI's InterruptProcessingException when the user cancels.
+
+    Never caught here: ComfyUI itself turns it into 'execution_interrupted'.
+    """
+    import comfy.model_management as mm
+
+    mm.throw_exception_if_processing_interrupted()
+    return False
+
+
+def _preview_tuple(preview: Any):
+    """Engine preview (tensor/array (H,W,3) 0..1, or PIL) -> what ComfyUI's progress hook sends."""
+    if preview is None:
+        return None
+    try:
+        from PIL import Image
+        import numpy as np
+        from comfy.cli_args import args
+
+        if isinstance(preview, torch.Tensor):
+            preview = preview.detach().float().cpu().numpy()
+        if isinstance(preview, np.ndarray):
+            arr = preview
+            if arr.ndim == 4:
+                arr = arr[-1]
+            if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
+                arr = arr.transpose(1, 2, 0)
+            if arr.dtype != np.uint8:
+                arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            preview = Image.fromarray(arr)
+        if isinstance(preview, Image.Image):
+            return ("JPEG", preview, args.preview_size)
+    except (ValueError, TypeError):  # a malformed preview must never break a run
+        return None
+    return None
+
+
+class ProgressOverTracks:
+    """One comfy.utils.ProgressBar over several engine runs (one per face track).
+
+    The engine reports (done, total) per run; later tracks are estimated from frame counts until they
+    start, so the bar grows monotonically and ends exactly at the sum of the real totals.
+    """
+
+    def __init__(self, track_frames: list[int]):
+        import comfy.utils
+
+        self.track_frames = [max(1, int(n)) for n in track_frames] or [1]
+        self.track = 0
+        self.offset = 0  # sum of finished tracks' totals
+        self.bar = comfy.utils.ProgressBar(1)
+        self.last = (0, 1)
+
+    def start_track(self, k: int) -> None:
+        self.track = k
+
+    def finish_track(self, total: int) -> None:
+        self.offset += int(total)
+
+    def callback(self, done: int, total: int, preview: Any = None) -> None:
+        later = sum(self.track_frames[self.track + 1:])
+        est_later = int(round(total * later / self.track_frames[self.track]))
+        value, grand = self.offset + int(done), self.offset + int(total) + est_later
+        self.last = (value, grand)
+        self.bar.update_absolute(value, grand, _preview_tuple(preview))
+
+

@@ -1,0 +1,45 @@
+"""SVFRInpaintMask: a ComfyUI MASK (frame or crop space) -> crop-space inpainting masks (SVFR_MASK)."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from .types import CATEGORY, SVFRFaceCrops, SVFRMask, mask_to_batch
+
+SPACES = ("frame", "crop")
+
+
+class SVFRInpaintMask(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SVFRInpaintMask",
+            display_name="SVFR Inpaint Mask",
+            category=CATEGORY,
+            description=(
+                "Turns a mask (1 = region to fill) into the crop-space masks the SVFR sampler "
+                "inpaints. A mask drawn on the original frames is warped into every face crop."
+            ),
+            inputs=[
+                io.Mask.Input("mask", tooltip="1 = fill. One mask for all frames, or one per frame."),
+                io.Combo.Input("space", options=list(SPACES), default="frame",
+                               tooltip="frame: drawn on the original video frames (needs 'faces'). "
+                                       "crop: already in face-crop coordinates."),
+                SVFRFaceCrops.Input("faces", optional=True,
+                                    tooltip="The crop record from SVFR Face Crop (needed for space=frame)."),
+            ],
+            outputs=[SVFRMask.Output("crop_mask", display_name="mask", tooltip="Crop-space masks, one per crop frame (or one for all).")],
+        )
+
+    @classmethod
+    def execute(cls, mask, space: str, faces=None) -> io.NodeOutput:
+        from svfr_model.errors import InputError
+
+        masks = mask_to_batch(mask, "mask")
+        if space == "crop":
+            return io.NodeOutput(masks)
+        if faces is None:
+            raise InputError("SVFR Inpaint Mask: space=frame needs the 'faces' input (the crop record "
+                             "from SVFR Face Crop); or set space=crop for a mask drawn on the crops.")
+        from svfr_model.faces.pipeline import warp_mask_to_crops
+
+        return io.NodeOutput(warp_mask_to_crops(masks, faces))

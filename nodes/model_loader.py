@@ -1,0 +1,68 @@
+"""SVFRModelLoader: the SVFR model set from models/svfr -> SVFR_MODEL (engine models + ModelPatchers)."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from . import host
+from .types import CATEGORY, SVFRModel
+
+
+class SVFRModelLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SVFRModelLoader",
+            display_name="SVFR Model Loader",
+            category=CATEGORY,
+            description=(
+                "Loads the SVFR model set (UNet, ID projector, ArcFace, SVD VAE) from models/svfr. "
+                "ComfyUI moves the models to the GPU when the sampler runs and evicts them when memory "
+                "is needed. A missing file is reported with its folder and download source."
+            ),
+            inputs=[
+                io.Combo.Input(
+                    "model_folder", options=host.model_folder_choices(), default=host.ROOT_CHOICE,
+                    tooltip="Folder in models/svfr holding the official layout (face_restoration/ + "
+                            "stable-video-diffusion-img2vid-xt/). '.' = models/svfr itself.",
+                ),
+                io.Combo.Input(
+                    "precision", options=list(host.PRECISIONS), default="auto",
+                    tooltip="Weight/compute precision. auto: ComfyUI's choice for this device "
+                            "(fp16 on most GPUs, fp32 on CPU).",
+                ),
+                io.Vae.Input(
+                    "vae", optional=True,
+                    tooltip="Optional: the VAE of Image Only Checkpoint Loader on svd_xt.safetensors. "
+                            "Used instead of the SVD vae/ folder (same weights, converted exactly).",
+                ),
+            ],
+            outputs=[SVFRModel.Output("svfr_model", tooltip="The SVFR models, managed by ComfyUI.")],
+        )
+
+    @classmethod
+    def execute(cls, model_folder: str, precision: str, vae=None) -> io.NodeOutput:
+        import comfy.model_management as mm
+        from svfr_model.models import load_svfr_models
+
+        root = host.resolve_model_folder(model_folder)
+        dtype = host.pick_dtype(precision)
+        vae_module = _convert_comfy_vae(vae) if vae is not None else None
+        # Built on the offload device; ComfyUI's load_models_gpu moves them before sampling.
+        models = load_svfr_models(root, vae=vae_module, dtype=dtype, device=str(mm.unet_offload_device()))
+        handle = host.SVFRModelHandle(models=models, patchers=host.wrap_in_patchers(models),
+                                      dtype=dtype, source=root)
+        return io.NodeOutput(handle)
+
+
+def _convert_comfy_vae(vae):
+    """ComfyUI VAE (SVD temporal VAE, original key names) -> the engine's diffusers VAE, exactly.
+
+    ComfyUI's own vae.encode/decode are not used: their scaling and latent sampling differ from SVFR's.
+    """
+    from svfr_model.errors import WeightsError
+    from svfr_model import svd_single_file
+
+    first_stage = getattr(vae, "first_stage_model", None)
+    if first_stage is None:
+        raise WeightsError("input 'vae' is not a ComfyUI VAE object (it has no first_stage_model)")
+    return svd_single_file.vae_from_comfy_state_dict(first_stage.state_dict())

@@ -1,0 +1,144 @@
+"""SVFRSampler: the two-pass self-referred refinement over face crops, inside ComfyUI's model management."""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from . import host
+from .types import CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, to_output
+
+
+def track_lengths(faces, n_crops: int) -> list[int]:
+    """Frames per face track, in the order the crops are concatenated (one track without a record)."""
+    from svfr_model.errors import InputError
+
+    if faces is None:
+        return [n_crops]
+    lengths = [int(n) for n in faces.track_lengths()]
+    if sum(lengths) != n_crops:
+        raise InputError(
+            f"input 'crops' has {n_crops} frames but 'faces' describes {sum(lengths)} "
+            f"({len(lengths)} tracks): connect the crops and the faces output of the same SVFR Face Crop."
+        )
+    return lengths
+
+
+def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: str):
+    """Slice a per-frame input to one track; a single frame/mask applies to every track."""
+    from svfr_model.errors import InputError
+
+    if tensor is None:
+        return None
+    if tensor.shape[0] == 1:
+        return tensor
+    if tensor.shape[0] != n_total:
+        raise InputError(f"input '{name}' has {tensor.shape[0]} frames: give 1 or one per crop frame ({n_total})")
+    return tensor[start:start + n]
+
+
+def _reference_for(reference: torch.Tensor | None, k: int, n_tracks: int):
+    from svfr_model.errors import InputError
+
+    if reference is None:
+        return None
+    if reference.shape[0] == 1:
+        return reference[0]
+    if reference.shape[0] != n_tracks:
+        raise InputError(
+            f"input 'reference' has {reference.shape[0]} images: give 1 (used for every face) "
+            f"or one per face track ({n_tracks})."
+        )
+    return reference[k]
+
+
+class SVFRSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SVFRSampler",
+            display_name="SVFR Sampler",
+            category=CATEGORY,
+            description=(
+                "Restores face crops with SVFR's self-referred refinement: pass 1 restores the first "
+                "window and takes its last frame as the reference (look and identity), pass 2 restores "
+                "every frame in overlapping windows conditioned on it. Give a reference image to skip "
+                "pass 1 (chain a first sampler's reference, or use a good photo of the person)."
+            ),
+            inputs=[
+                SVFRModel.Input("model", tooltip="From SVFR Model Loader."),
+                io.Image.Input("crops", tooltip="Face crops (from SVFR Face Crop), 512x512 frames."),
+                SVFRTask.Input("task", tooltip="From SVFR Task: BFR / colorization / inpainting."),
+                SVFRMask.Input("mask", optional=True,
+                               tooltip="Inpainting region in crop space (from SVFR Inpaint Mask)."),
+                io.Image.Input("reference", optional=True,
+                               tooltip="A good image of the face: skips pass 1. One image, or one per face track."),
+                SVFRFaceCrops.Input("faces", optional=True,
+                                    tooltip="The crop record: restores each face track on its own "
+                                            "(needed when the crops hold several faces)."),
+                io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed (the official default is 77)."),
+                io.Int.Input("steps", default=30, min=1, max=200,
+                             tooltip="Denoising steps of pass 2 (all frames). Official: 30."),
+                io.Int.Input("pass1_steps", default=50, min=1, max=200,
+                             tooltip="Denoising steps of pass 1 (first window, gives the reference). Official: 50. "
+                                     "Unused when a reference is given."),
+                io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
+                               tooltip="Classifier-free guidance at the first frame of a window. Official: 2.0."),
+                io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
+                               tooltip="Guidance at the last frame of a window (linear ramp). Official: 2.0."),
+                io.Int.Input("window", default=16, min=2, max=64,
+                             tooltip="Frames per UNet window. The model was trained on 16."),
+                io.Int.Input("overlap", default=3, min=0, max=63,
+                             tooltip="Frames shared by neighbouring windows (blended). Official: 3."),
+                io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Noise added to the input frames' conditioning. Official: 0."),
+                io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="1.0 = start from pure noise (official). Lower keeps more of the input."),
+                io.Int.Input("decode_chunk", default=16, min=1, max=64,
+                             tooltip="Frames decoded by the VAE at once: lower uses less memory."),
+            ],
+            outputs=[
+                io.Image.Output("restored", tooltip="Restored crops, same frames and order as 'crops'."),
+                io.Image.Output("reference_used", display_name="reference", tooltip="The reference frame used, one per face track."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, window: int = 16, overlap: int = 3, guidance_min: float = 2.0,
+                        guidance_max: float = 2.0, **_) -> bool | str:
+        if overlap >= window:
+            return f"overlap ({overlap}) must be smaller than window ({window})."
+        return True
+
+    @classmethod
+    def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
+                guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
+                decode_chunk: int, mask=None, reference=None, faces=None) -> io.NodeOutput:
+        from svfr_model.pipeline import restore_video
+
+        frames = image_to_frames(crops, "crops")
+        ref_frames = image_to_frames(reference, "reference") if reference is not None else None
+        lengths = track_lengths(faces, frames.shape[0])
+        tasks = [int(round(float(b))) for b in task]
+
+        host.load_for_inference(model)
+        progress = host.ProgressOverTracks(lengths)
+        restored, references, start = [], [], 0
+        for k, n in enumerate(lengths):
+            progress.start_track(k)
+            result = restore_video(
+                model.models, frames[start:start + n], tasks=tasks,
+                mask=_pick(mask, start, n, frames.shape[0], "mask"),
+                reference=_reference_for(ref_frames, k, len(lengths)),
+                seed=seed, steps=steps, pass1_steps=pass1_steps,
+                guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
+                noise_aug=noise_aug, i2i_strength=i2i_strength, decode_chunk=decode_chunk,
+                dtype=model.dtype, device=model.device,
+                progress=progress.callback, cancel=host.cancel_check,
+            )
+            progress.finish_track(progress.last[1] - progress.offset if progress.last else 0)
+            restored.append(torch.as_tensor(result.frames).float().cpu())
+            references.append(torch.as_tensor(result.reference).float().cpu().reshape(1, *result.frames.shape[1:]))
+            start += n
+        host.release_cache()
+        return io.NodeOutput(to_output(torch.cat(restored)), to_output(torch.cat(references)))
