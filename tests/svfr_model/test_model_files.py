@@ -1,0 +1,116 @@
+import pytest
+
+from svfr_model.errors import WeightsError
+from svfr_model.model_files import (
+    PACKAGED_CONFIGS,
+    SVD_DIRNAME,
+    SVD_XT_URL,
+    SVFR_WEIGHTS_URL,
+    find_model_files,
+)
+
+
+def _touch(root, *rels):
+    for rel in rels:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    return root
+
+
+OFFICIAL = (
+    "face_restoration/unet.pth",
+    "face_restoration/id_linear.pth",
+    "face_restoration/insightface_glint360k.pth",
+    f"{SVD_DIRNAME}/vae/config.json",
+    f"{SVD_DIRNAME}/vae/diffusion_pytorch_model.fp16.safetensors",
+    f"{SVD_DIRNAME}/scheduler/scheduler_config.json",
+    f"{SVD_DIRNAME}/unet/config.json",
+    "face_align/yoloface_v5m.pt",
+)
+
+
+def test_official_layout_complete(tmp_path):
+    _touch(tmp_path, *OFFICIAL)
+    mf = find_model_files(tmp_path)
+    assert mf.layout == "official"
+    assert mf.unet == tmp_path / "face_restoration/unet.pth"
+    assert mf.arcface == tmp_path / "face_restoration/insightface_glint360k.pth"
+    assert mf.vae_format == "diffusers"
+    assert mf.vae_weights == tmp_path / SVD_DIRNAME / "vae/diffusion_pytorch_model.fp16.safetensors"
+    assert mf.config_path("vae") == tmp_path / SVD_DIRNAME / "vae/config.json"
+    assert mf.config_path("scheduler") == tmp_path / SVD_DIRNAME / "scheduler/scheduler_config.json"
+    assert mf.face_detector == tmp_path / "face_align/yoloface_v5m.pt"
+    assert str(tmp_path) in mf.describe()
+
+
+def test_repo_checkout_with_models_wrapper(tmp_path):
+    _touch(tmp_path / "models", *OFFICIAL)
+    assert find_model_files(tmp_path).root == tmp_path / "models"
+
+
+def test_safetensors_twins_preferred_and_non_fp16_vae(tmp_path):
+    _touch(tmp_path, *OFFICIAL[:3], "face_restoration/unet.safetensors", "face_restoration/id_linear.safetensors",
+           f"{SVD_DIRNAME}/vae/diffusion_pytorch_model.safetensors")
+    mf = find_model_files(tmp_path)
+    assert mf.unet.name == "unet.safetensors" and mf.id_linear.name == "id_linear.safetensors"
+    assert mf.arcface.name == "insightface_glint360k.pth"
+    assert mf.vae_weights.name == "diffusion_pytorch_model.safetensors"
+    # no config files in the folder -> packaged SVD-xt configs
+    assert mf.vae_config is None and mf.config_path("vae") == PACKAGED_CONFIGS["vae"]
+    assert mf.config_path("unet") == PACKAGED_CONFIGS["unet"]
+    assert all(p.is_file() for p in PACKAGED_CONFIGS.values())
+
+
+def test_flat_comfyui_folder_with_single_file_vae(tmp_path):
+    _touch(tmp_path, "unet.pth", "id_linear.safetensors", "insightface_glint360k.pth", "svd_xt.safetensors")
+    mf = find_model_files(tmp_path)
+    assert mf.layout == "flat"
+    assert mf.unet == tmp_path / "unet.pth" and mf.id_linear == tmp_path / "id_linear.safetensors"
+    assert mf.vae_format == "single_file" and mf.vae_weights == tmp_path / "svd_xt.safetensors"
+    assert mf.face_detector is None
+
+
+def test_single_file_from_search_dir_or_explicit(tmp_path):
+    models = _touch(tmp_path / "svfr", "unet.pth", "id_linear.pth", "insightface_glint360k.pth",
+                    "vae/diffusion_pytorch_model.fp16.safetensors")
+    ckpts = _touch(tmp_path / "checkpoints", "svd_xt_1_1.safetensors")
+    # the folder's diffusers VAE is used unless a single file is named explicitly
+    assert find_model_files(models, search_dirs=[ckpts]).vae_format == "diffusers"
+    mf = find_model_files(models, single_file=ckpts / "svd_xt_1_1.safetensors")
+    assert mf.vae_format == "single_file" and mf.vae_weights == ckpts / "svd_xt_1_1.safetensors"
+    (models / "vae/diffusion_pytorch_model.fp16.safetensors").unlink()
+    assert find_model_files(models, search_dirs=[ckpts]).vae_weights == ckpts / "svd_xt_1_1.safetensors"
+    with pytest.raises(WeightsError, match="single-file checkpoint not found"):
+        find_model_files(models, single_file=ckpts / "nope.safetensors")
+
+
+def test_everything_missing_is_one_error_listing_each_file_place_and_source(tmp_path):
+    _touch(tmp_path, "face_restoration/id_linear.pth")
+    with pytest.raises(WeightsError) as ei:
+        find_model_files(tmp_path)
+    msg = str(ei.value)
+    assert str(tmp_path / "face_restoration" / "unet.pth") in msg
+    assert str(tmp_path / "face_restoration" / "insightface_glint360k.pth") in msg
+    assert "identity projector" not in msg  # present files are not listed
+    assert str(tmp_path / SVD_DIRNAME / "vae" / "diffusion_pytorch_model.fp16.safetensors") in msg
+    assert SVFR_WEIGHTS_URL in msg and SVD_XT_URL in msg and "svd_xt.safetensors" in msg
+    assert msg.count("  - ") == 3
+
+
+def test_arcface_optional_when_not_required(tmp_path):
+    _touch(tmp_path, "unet.pth", "id_linear.pth", "svd_xt.safetensors")
+    with pytest.raises(WeightsError, match="insightface_glint360k"):
+        find_model_files(tmp_path)
+    assert find_model_files(tmp_path, require_arcface=False).arcface is None
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(WeightsError, match="folder not found"):
+        find_model_files(tmp_path / "nope")
+
+
+def test_parity_fixture_folder_is_found(parity_dir):
+    mf = find_model_files(parity_dir / "models", require_arcface=False)
+    assert mf.layout == "official" and mf.vae_format == "diffusers"
+    assert mf.unet.name == "unet.pth" and mf.vae_config is not None
