@@ -16,7 +16,7 @@ class Detections:
     """Faces found in one image, best first.
 
     boxes:     (K, 4) float32, x1, y1, x2, y2 in pixels of the input image (continuous coordinates:
-               pixel i spans [i, i+1)).
+               pixel i spans [i, i+1)). Not clipped: a face cut by the border may reach past it.
     landmarks: (K, 5, 2) float32 x, y in ArcFace order: image-left eye, image-right eye, nose,
                image-left mouth corner, image-right mouth corner.
     scores:    (K,) float32, sorted descending.

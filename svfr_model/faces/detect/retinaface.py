@@ -143,8 +143,6 @@ class RetinaFaceDetector:
         cand = cand[np.argsort(-scores[cand], kind="stable")[:PRE_NMS_TOP_K]]
         boxes, pts = decode(loc[cand], landm[cand], priors[cand])
         keep = nms(boxes, scores[cand], NMS_IOU, max_keep=MAX_FACES)
+        # Boxes are not clipped: a face cut by the border keeps its true size (as SVFR's yoloface does).
         det = Detections.from_arrays(boxes[keep], pts[keep], scores[cand][keep])
-        # Boxes may reach into the padding / past the border; clip to the (downscaled) image.
-        np.clip(det.boxes[:, 0::2], 0, w, out=det.boxes[:, 0::2])
-        np.clip(det.boxes[:, 1::2], 0, h, out=det.boxes[:, 1::2])
         return det.scaled(sx, sy) if (sx, sy) != (1.0, 1.0) else det
