@@ -1,14 +1,36 @@
-"""SVFRFaceCrop: video frames -> aligned 512x512 face crops per track + the crop record + a preview."""
+"""SVFRFaceCrop: video frames -> aligned face crops per track + the crop record + a preview."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from comfy_api.latest import io
 
+from . import host
 from .types import CATEGORY, SVFRFaceCrops, SVFRFaceDetector, image_to_frames, to_output
 
 MODES = ("tracked", "official")
 FACE_CHOICES = ("largest", "all", "index")
 NO_FACE = ("error", "pass through")
+_BOX_COLORS = ((0.1, 1.0, 0.2), (1.0, 0.8, 0.1), (0.2, 0.6, 1.0), (1.0, 0.3, 0.8))
+
+
+def draw_crop_boxes(frames: torch.Tensor, record) -> torch.Tensor:
+    """The frames with each crop's outline (the crop square mapped back to the frame), one colour per track."""
+    import cv2
+
+    out = frames.numpy().copy()
+    s = float(record.size)
+    square = np.array([[0, 0], [s, 0], [s, s], [0, s]], dtype=np.float64)
+    thickness = max(1, round(max(record.frame_size) / 256))
+    for ti, track in enumerate(record.tracks):
+        color = _BOX_COLORS[ti % len(_BOX_COLORS)]
+        for f, M in zip(track.frame_indices, track.transforms):
+            inv = cv2.invertAffineTransform(np.asarray(M, dtype=np.float64))
+            corners = square @ inv[:, :2].T + inv[:, 2]
+            img = np.ascontiguousarray(out[int(f)])
+            cv2.polylines(img, [np.round(corners).astype(np.int32)], True, color, thickness, cv2.LINE_AA)
+            out[int(f)] = img
+    return torch.from_numpy(out)
 
 
 class SVFRFaceCrop(io.ComfyNode):
@@ -42,7 +64,8 @@ class SVFRFaceCrop(io.ComfyNode):
             ],
             outputs=[
                 io.Image.Output("crops", tooltip="All face tracks concatenated along the batch, each track contiguous."),
-                SVFRFaceCrops.Output("face_crops", display_name="faces", tooltip="The crop record, for Paste Back / Inpaint Mask / Sampler."),
+                SVFRFaceCrops.Output("face_crops", display_name="faces",
+                                     tooltip="The crop record, for Paste Back / Inpaint Mask / Sampler."),
                 io.Image.Output("preview", tooltip="The frames with the crop boxes drawn."),
             ],
         )
@@ -50,13 +73,13 @@ class SVFRFaceCrop(io.ComfyNode):
     @classmethod
     def execute(cls, images, detector, mode: str, faces: str, index: int, crop_size: int,
                 if_no_face: str) -> io.NodeOutput:
-        from svfr_model.faces.pipeline import crop_faces, draw_crop_boxes
+        from svfr_model.faces.pipeline import crop_faces
 
         frames = image_to_frames(images, "images")
-        selection = index if faces == "index" else faces
-        result = crop_faces(frames, detector, mode=mode, faces=selection, size=crop_size,
-                            allow_no_face=(if_no_face == "pass through"))
-        crops = [torch.as_tensor(c).float() for c in result.crops]
-        crops_out = torch.cat(crops) if crops else torch.zeros((0, crop_size, crop_size, 3))
+        result = crop_faces(frames, detector, mode=mode, faces=index if faces == "index" else faces,
+                            size=crop_size, allow_no_face=(if_no_face == "pass through"),
+                            progress=host.progress_callback(), cancel=host.cancel_check)
+        crops = torch.cat([c.float() for c in result.crops]) if result.crops else \
+            torch.zeros((0, crop_size, crop_size, 3))
         preview = draw_crop_boxes(frames, result.record)
-        return io.NodeOutput(to_output(crops_out), result.record, to_output(torch.as_tensor(preview).float()))
+        return io.NodeOutput(to_output(crops), result.record, to_output(preview))

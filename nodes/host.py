@@ -199,3 +199,15 @@ class ProgressOverTracks:
         self.bar.update_absolute(value, grand, _preview_tuple(preview))
 
 
+
+
+def progress_callback() -> Callable[[int, int], None]:
+    """progress(done, total) for engine steps that report plain counts (face detection, cropping)."""
+    import comfy.utils
+
+    bar = comfy.utils.ProgressBar(1)
+
+    def update(done: int, total: int, preview: Any = None) -> None:
+        bar.update_absolute(int(done), int(total), _preview_tuple(preview))
+
+    return update

@@ -1,6 +1,7 @@
 """SVFRInpaintMask: a ComfyUI MASK (frame or crop space) -> crop-space inpainting masks (SVFR_MASK)."""
 from __future__ import annotations
 
+import torch
 from comfy_api.latest import io
 
 from .types import CATEGORY, SVFRFaceCrops, SVFRMask, mask_to_batch
@@ -35,11 +36,14 @@ class SVFRInpaintMask(io.ComfyNode):
         from svfr_model.errors import InputError
 
         masks = mask_to_batch(mask, "mask")
-        if space == "crop":
-            return io.NodeOutput(masks)
         if faces is None:
+            if space == "crop":  # used as is; the sampler checks it against the crops
+                return io.NodeOutput(masks)
             raise InputError("SVFR Inpaint Mask: space=frame needs the 'faces' input (the crop record "
                              "from SVFR Face Crop); or set space=crop for a mask drawn on the crops.")
-        from svfr_model.faces.pipeline import warp_mask_to_crops
+        from svfr_model.faces.masks import warp_mask_to_crops
 
-        return io.NodeOutput(warp_mask_to_crops(masks, faces))
+        per_track = warp_mask_to_crops(masks, faces, space=space)
+        if not per_track:  # no face tracks (pass-through clip): nothing to inpaint
+            return io.NodeOutput(torch.zeros((0, faces.size, faces.size)))
+        return io.NodeOutput(torch.cat([m.float() for m in per_track]))

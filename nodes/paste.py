@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from .types import CATEGORY, SVFRFaceCrops, image_to_frames, to_output
+from .types import CATEGORY, SVFRFaceCrops, image_to_frames, split_by_tracks, to_output
+
+COLOR_MATCH = ("lab", "wavelet", "none")  # the engine's colour modes (svfr_model.faces.color.COLOR_MODES)
 
 
 class SVFRPasteBack(io.ComfyNode):
@@ -15,17 +17,20 @@ class SVFRPasteBack(io.ComfyNode):
             category=CATEGORY,
             description=(
                 "Pastes the restored face crops back into the original frames (any size and aspect "
-                "ratio) with a feathered edge and optional colour matching."
+                "ratio) with a feathered edge and optional colour matching. Frames without a face "
+                "come back unchanged."
             ),
             inputs=[
                 io.Image.Input("images", tooltip="The original video frames (those given to SVFR Face Crop)."),
                 io.Image.Input("restored", tooltip="Restored crops from SVFR Sampler."),
                 SVFRFaceCrops.Input("faces", tooltip="The crop record from SVFR Face Crop."),
-                io.Int.Input("feather", default=16, min=0, max=256,
-                             tooltip="Width in crop pixels of the soft edge between face and background."),
-                io.Boolean.Input("color_match", default=True,
-                                 tooltip="Match the restored face's colour statistics to the original "
-                                         "(avoids a visible colour shift of the whole crop)."),
+                io.Int.Input("feather", default=32, min=0, max=256,
+                             tooltip="Width in crop pixels (of 512) of the soft edge between face and background."),
+                io.Combo.Input("color_match", options=list(COLOR_MATCH), default="lab",
+                               tooltip="Match the restored face's colours to the original: lab (mean/std "
+                                       "in Lab), wavelet (low frequencies), or none."),
+                io.Int.Input("erode", default=24, min=0, max=256,
+                             tooltip="Border of the crop (in crop pixels of 512) left untouched before the feather."),
             ],
             outputs=[
                 io.Image.Output("pasted", display_name="images", tooltip="Frames with restored faces, original size."),
@@ -34,10 +39,13 @@ class SVFRPasteBack(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, images, restored, faces, feather: int, color_match: bool) -> io.NodeOutput:
+    def execute(cls, images, restored, faces, feather: int, color_match: str, erode: int = 24) -> io.NodeOutput:
         from svfr_model.faces.pipeline import paste_faces
 
         frames = image_to_frames(images, "images")
-        crops = image_to_frames(restored, "restored")
-        out, mask = paste_faces(frames, crops, faces, feather=feather, color_match=color_match, return_mask=True)
+        per_track = split_by_tracks(image_to_frames(restored, "restored"), faces, "restored")
+        # widths are given for 512 crops (the model size); the engine takes them at the record's size
+        scale = faces.size / 512.0
+        out, mask = paste_faces(frames, per_track, faces, feather=feather * scale, erode=erode * scale,
+                                color_match=color_match, return_mask=True)
         return io.NodeOutput(to_output(out), to_output(mask))

@@ -41,3 +41,22 @@ def to_output(t: torch.Tensor) -> torch.Tensor:
     import comfy.model_management as mm
 
     return t.to(mm.intermediate_device(), torch.float32)
+
+
+def track_lengths(faces, n_frames: int, name: str) -> list[int]:
+    """Frames per face track of a crop record, checked against a concatenated IMAGE/MASK batch."""
+    from svfr_model.errors import InputError
+
+    lengths = [len(t.frame_indices) for t in faces.tracks]
+    if sum(lengths) != n_frames:
+        raise InputError(
+            f"input '{name}' has {n_frames} frames but 'faces' describes {sum(lengths)} "
+            f"({len(lengths)} face tracks): connect outputs made from the same SVFR Face Crop."
+        )
+    return lengths
+
+
+def split_by_tracks(batch: torch.Tensor, faces, name: str) -> list[torch.Tensor]:
+    """Concatenated crops (all tracks along the batch) -> one tensor per track, in record order."""
+    lengths = track_lengths(faces, int(batch.shape[0]), name)
+    return list(torch.split(batch, lengths)) if lengths else []

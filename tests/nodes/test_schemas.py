@@ -21,7 +21,7 @@ EXPECTED = {
                      "guidance_min", "guidance_max", "window", "overlap", "noise_aug", "i2i_strength",
                      "decode_chunk"],
                     [("restored", "IMAGE"), ("reference", "IMAGE")]),
-    "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match"],
+    "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match", "erode"],
                       [("images", "IMAGE"), ("mask", "MASK")]),
 }
 

@@ -1,0 +1,125 @@
+"""Face Crop / Inpaint Mask / Paste Back nodes on a real face (scikit-image astronaut) in a wide frame."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from testdata import astronaut
+
+pytestmark = pytest.mark.comfy
+CROP = 128  # small crops keep the test fast; geometry is size independent
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """3 frames 400x640 (non-square), the astronaut's face moving right by 6 px per frame."""
+    face = astronaut()[:400, 40:440].astype(np.float32) / 255.0  # (400, 400, 3), face in the upper middle
+    frames = np.full((3, 400, 640, 3), 0.25, np.float32)
+    for i in range(3):
+        x = 100 + 6 * i
+        frames[i, :, x:x + 400] = face
+    return torch.from_numpy(frames)
+
+
+@pytest.fixture(scope="module")
+def detector(node_classes):
+    return node_classes["SVFRFaceDetectorLoader"].execute(detector="retinaface (embedded)").result[0]
+
+
+@pytest.fixture(scope="module")
+def cropped(node_classes, clip, detector):
+    out = node_classes["SVFRFaceCrop"].execute(images=clip, detector=detector, mode="tracked", faces="largest",
+                                               index=0, crop_size=CROP, if_no_face="error")
+    return out.result
+
+
+def test_crop_outputs_one_track_following_the_face(cropped, clip):
+    crops, record, preview = cropped
+    assert crops.shape == (3, CROP, CROP, 3) and crops.dtype == torch.float32
+    assert len(record.tracks) == 1 and list(record.tracks[0].frame_indices) == [0, 1, 2]
+    # the face moves 6 px right per frame: the crop transforms translate by about -6 px * scale
+    M = record.tracks[0].transforms
+    scale = np.hypot(M[0, 0, 0], M[0, 0, 1])
+    dx = (M[1, 0, 2] - M[0, 0, 2]) / scale
+    assert -9.0 < dx < -3.0, dx
+    # crops are views of the frame: the crop of frame 0 equals the frame sampled through its transform
+    import cv2
+    expected = cv2.warpAffine(clip[0].numpy(), M[0], (CROP, CROP), flags=cv2.INTER_LINEAR)
+    assert np.abs(crops[0].numpy() - expected).mean() < 0.03
+    # preview: same frames with coloured outlines only (most pixels untouched)
+    changed = (preview - clip).abs().amax(-1) > 1e-6
+    assert preview.shape == clip.shape and 0 < changed.float().mean() < 0.05
+
+
+def test_paste_back_round_trip_and_untouched_background(node_classes, cropped, clip):
+    crops, record, _ = cropped
+    paste = node_classes["SVFRPasteBack"]
+    same, mask = paste.execute(images=clip, restored=crops, faces=record, feather=32, color_match="none",
+                               erode=24).result
+    assert same.shape == clip.shape and mask.shape == clip.shape[:3]
+    outside = mask == 0
+    assert torch.equal(same[outside], clip[outside])  # background bit-identical
+    assert mask.max() == 1.0 and 0.02 < mask.mean() < 0.5
+    inside = mask > 0.5
+    assert (same[inside] - clip[inside]).abs().mean() < 0.02  # crop -> paste of the same pixels
+    dark, mask2 = paste.execute(images=clip, restored=torch.zeros_like(crops), faces=record, feather=32,
+                                color_match="none", erode=24).result
+    assert torch.equal(mask, mask2)
+    # where the mask is 1 the restored (black) pixels replace the frame
+    full = mask > 0.999
+    assert dark[full].abs().max() < 1e-3 and torch.equal(dark[outside], clip[outside])
+
+
+def test_paste_back_refuses_crops_of_another_record(node_classes, cropped, clip):
+    from svfr_model.errors import InputError
+
+    crops, record, _ = cropped
+    with pytest.raises(InputError, match="faces"):
+        node_classes["SVFRPasteBack"].execute(images=clip, restored=crops[:2], faces=record, feather=32,
+                                              color_match="lab", erode=24)
+
+
+def test_no_face_error_or_pass_through(node_classes, detector):
+    from svfr_model.errors import NoFaceError
+
+    blank = torch.full((2, 96, 160, 3), 0.5)
+    crop = node_classes["SVFRFaceCrop"]
+    with pytest.raises(NoFaceError, match="no face"):
+        crop.execute(images=blank, detector=detector, mode="tracked", faces="largest", index=0,
+                     crop_size=CROP, if_no_face="error")
+    crops, record, preview = crop.execute(images=blank, detector=detector, mode="tracked", faces="largest",
+                                          index=0, crop_size=CROP, if_no_face="pass through").result
+    assert crops.shape == (0, CROP, CROP, 3) and record.tracks == [] and torch.equal(preview, blank)
+    out, mask = node_classes["SVFRPasteBack"].execute(images=blank, restored=crops, faces=record, feather=32,
+                                                      color_match="lab", erode=24).result
+    assert torch.equal(out, blank) and float(mask.sum()) == 0.0
+
+
+def test_frame_mask_is_warped_with_the_crop_geometry(node_classes, cropped, clip):
+    crops, record, _ = cropped
+    H, W = clip.shape[1:3]
+    frame_mask = torch.zeros((H, W))
+    frame_mask[:, : W // 2] = 1.0  # left half of every frame
+    masks = node_classes["SVFRInpaintMask"].execute(mask=frame_mask, space="frame", faces=record).result[0]
+    assert masks.shape == (3, CROP, CROP)
+    # independent expectation: a crop pixel is masked iff its source point (inverse transform) is left of W/2
+    import cv2
+    ys, xs = np.mgrid[0:CROP, 0:CROP]
+    for k in range(3):
+        inv = cv2.invertAffineTransform(record.tracks[0].transforms[k])
+        src_x = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+        expected = (src_x < W / 2 - 0.5).astype(np.float32)
+        agree = ((masks[k].numpy() > 0.5) == (expected > 0.5)).mean()
+        assert agree > 0.98, (k, agree)
+        assert 0.05 < expected.mean() < 0.95  # the boundary really crosses the crop
+
+
+def test_crop_space_mask_passes_through_and_frame_space_needs_the_record(node_classes):
+    from svfr_model.errors import InputError
+
+    node = node_classes["SVFRInpaintMask"]
+    m = torch.rand(4, 64, 64)
+    assert torch.equal(node.execute(mask=m, space="crop").result[0], m)
+    with pytest.raises(InputError, match="faces"):
+        node.execute(mask=m, space="frame")
