@@ -14,8 +14,13 @@ import torch
 FOLDER_KEY = "svfr"
 ROOT_CHOICE = "."
 # Names whose presence marks a folder as holding (part of) an SVFR model set: the official
-# sub-layout or the flat one. Partial sets are listed too, so the loader can say what is missing.
-_LAYOUT_MARKERS = ("face_restoration", "stable-video-diffusion-img2vid-xt", "unet.pth", "id_linear.pth")
+# sub-layout, a checkout's models/ wrapper, or the flat one. Partial sets are listed too, so the
+# loader can say what is missing.
+_LAYOUT_MARKERS = ("face_restoration", "stable-video-diffusion-img2vid-xt", "models/face_restoration",
+                   "unet.pth", "unet.safetensors", "id_linear.pth", "id_linear.safetensors")
+# Sub-folders that are pieces of a layout, never a model set of their own.
+_LAYOUT_PARTS = {"face_restoration", "stable-video-diffusion-img2vid-xt", "face_align", "vae", "unet",
+                 "scheduler", "models"}
 
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 _DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
@@ -51,7 +56,7 @@ def model_folder_choices() -> list[str]:
             continue
         for name in sorted(os.listdir(base)):
             sub = os.path.join(base, name)
-            if os.path.isdir(sub) and _looks_like_svfr(sub) and name not in choices:
+            if name not in _LAYOUT_PARTS and os.path.isdir(sub) and _looks_like_svfr(sub) and name not in choices:
                 choices.append(name)
     return choices
 
@@ -100,6 +105,22 @@ class SVFRModelHandle:
         return self.patchers[0].load_device if self.patchers else torch.device("cpu")
 
 
+class PatchTarget(torch.nn.Module):
+    """What a ModelPatcher holds: the engine module as a child.
+
+    ModelPatcher writes bookkeeping attributes onto its model (``device``, ``model_lowvram``, ...);
+    diffusers models have a read-only ``device`` property, so they cannot be patched directly. Moving
+    this wrapper moves the engine's module in place, so the engine keeps using the same object.
+    """
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def get_dtype(self) -> torch.dtype:
+        return next(self.inner.parameters()).dtype
+
+
 def wrap_in_patchers(models: Any) -> list:
     """One ModelPatcher per torch module of the model set, so ComfyUI can load and evict them."""
     import comfy.model_management as mm
@@ -110,7 +131,8 @@ def wrap_in_patchers(models: Any) -> list:
     for name in ("unet", "vae", "id_projector", "arcface"):
         module = getattr(models, name, None)
         if isinstance(module, torch.nn.Module):
-            patchers.append(comfy.model_patcher.ModelPatcher(module, load_device=load, offload_device=offload))
+            patchers.append(comfy.model_patcher.ModelPatcher(PatchTarget(module), load_device=load,
+                                                             offload_device=offload))
     return patchers
 
 

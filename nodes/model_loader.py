@@ -42,16 +42,37 @@ class SVFRModelLoader(io.ComfyNode):
     @classmethod
     def execute(cls, model_folder: str, precision: str, vae=None) -> io.NodeOutput:
         import comfy.model_management as mm
-        from svfr_model.models import load_svfr_models
 
         root = host.resolve_model_folder(model_folder)
         dtype = host.pick_dtype(precision)
-        vae_module = _convert_comfy_vae(vae) if vae is not None else None
         # Built on the offload device; ComfyUI's load_models_gpu moves them before sampling.
-        models = load_svfr_models(root, vae=vae_module, dtype=dtype, device=str(mm.unet_offload_device()))
+        models = load_model_set(root, dtype, str(mm.unet_offload_device()),
+                                _convert_comfy_vae(vae) if vae is not None else None)
         handle = host.SVFRModelHandle(models=models, patchers=host.wrap_in_patchers(models),
                                       dtype=dtype, source=root)
         return io.NodeOutput(handle)
+
+
+def load_model_set(root: str, dtype: str, device: str, vae_module=None):
+    """Check every file first (one error naming all missing ones, ArcFace included: the node always
+    needs it for the identity tokens), then load strictly."""
+    from svfr_model.models import find_model_paths, load_svfr_models
+
+    if vae_module is None:
+        from svfr_model.model_files import find_model_files
+
+        files = find_model_files(root, require_arcface=True)  # official or flat layout
+        return load_svfr_models(files.root, unet=files.unet, id_linear=files.id_linear, arcface=files.arcface,
+                                vae=files.vae_weights, dtype=dtype, device=device)
+    paths = find_model_paths(root, vae=vae_module)  # VAE from the ComfyUI input: not needed on disk
+    if paths.arcface is None:
+        from svfr_model.errors import WeightsError
+
+        raise WeightsError(
+            "missing SVFR model files:\n  - ArcFace (IResNet-100, glint360k): put insightface_glint360k.pth "
+            f"at {paths.arcface_expected}. Get it from the SVFR release (official wangzhiyaoo/SVFR README)."
+        )
+    return load_svfr_models(root, vae=vae_module, dtype=dtype, device=device)
 
 
 def _convert_comfy_vae(vae):
@@ -65,4 +86,4 @@ def _convert_comfy_vae(vae):
     first_stage = getattr(vae, "first_stage_model", None)
     if first_stage is None:
         raise WeightsError("input 'vae' is not a ComfyUI VAE object (it has no first_stage_model)")
-    return svd_single_file.vae_from_comfy_state_dict(first_stage.state_dict())
+    return svd_single_file.vae_from_state_dict(first_stage.state_dict())

@@ -78,3 +78,20 @@ def svfr_models_dir(comfy, tmp_path):
     folder_paths.folder_names_and_paths.clear()
     folder_paths.folder_names_and_paths.update(saved)
     folder_paths.filename_list_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def test_models_svfr() -> Path:
+    """Tiny SVFR model folder (parity fixture models + random real-size ArcFace) with a missing_arcface twin."""
+    root = Path(os.environ.get("SVFR_TEST_MODELS", CACHE_DIR / "test_models")) / "svfr"
+    return require_path(root / "face_restoration" / "insightface_glint360k.safetensors",
+                        "tiny test models (run: .venv/bin/python scripts/make_test_models.py)").parents[1]
+
+
+@pytest.fixture(scope="session")
+def svfr_handle(comfy, node_classes, test_models_svfr):
+    """SVFR_MODEL from the loader node on the tiny models (fp32, CPU), shared by the sampler tests."""
+    import folder_paths
+
+    folder_paths.add_model_folder_path("svfr", str(test_models_svfr), is_default=True)
+    return node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32").result[0]

@@ -1,0 +1,62 @@
+"""SVFRModelLoader: folder choices, strict weights in ComfyUI ModelPatchers, the missing-file error."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.comfy
+
+
+def test_folder_choices_list_root_and_model_subfolders(node_classes, svfr_models_dir, test_models_svfr):
+    svfr_models_dir(test_models_svfr)
+    options = node_classes["SVFRModelLoader"].define_schema().inputs[0].options
+    assert options[0] == "." and "missing_arcface" in options
+    assert "face_restoration" not in options and "stable-video-diffusion-img2vid-xt" not in options
+
+
+def test_loads_the_files_into_model_patchers(comfy, svfr_handle, test_models_svfr):
+    import comfy.model_patcher
+    from svfr_model.checkpoints import read_state_dict
+
+    h = svfr_handle
+    assert h.dtype == "fp32" and h.source == str(test_models_svfr)
+    assert len(h.patchers) == 4 and all(isinstance(p, comfy.model_patcher.ModelPatcher) for p in h.patchers)
+    assert [p.model.inner for p in h.patchers] == [h.models.unet, h.models.vae, h.models.id_projector, h.models.arcface]
+    # weights are the file's values (fp16 file -> fp32 model, exact)
+    sd = read_state_dict(test_models_svfr / "face_restoration" / "unet.pth")
+    own = h.models.unet.state_dict()
+    for key in ("conv_in.weight", "down_blocks.0.resnets.0.spatial_res_block.conv1.weight", "conv_out.bias"):
+        assert torch.equal(own[key], sd[key].float()), key
+    assert own["conv_in.weight"].shape[1] == 12
+
+
+def test_comfy_loads_them_for_inference(comfy, pack, svfr_handle):
+    pack.nodes.host.load_for_inference(svfr_handle)
+    loaded = [m.model for m in comfy.current_loaded_models]
+    assert all(any(p is m for m in loaded) for p in svfr_handle.patchers)
+    assert svfr_handle.device == comfy.get_torch_device()
+
+
+def test_auto_precision_is_comfys_choice(comfy, pack):
+    assert pack.nodes.host.pick_dtype("auto") == "fp32"  # CPU: model management picks fp32
+    assert pack.nodes.host.pick_dtype("bf16") == "bf16"
+
+
+def test_missing_arcface_names_file_folder_and_source(node_classes, svfr_models_dir, test_models_svfr):
+    from svfr_model.errors import WeightsError
+
+    svfr_models_dir(test_models_svfr)
+    with pytest.raises(WeightsError) as err:
+        node_classes["SVFRModelLoader"].execute(model_folder="missing_arcface", precision="fp32")
+    msg = str(err.value)
+    assert "insightface_glint360k.pth" in msg
+    assert str(test_models_svfr / "missing_arcface" / "face_restoration") in msg
+    assert "drive.google.com" in msg and "unet.pth" not in msg.split("missing")[-1].split("ArcFace")[0]
+
+
+def test_unknown_folder_is_a_clear_error(node_classes, svfr_models_dir, test_models_svfr):
+    from svfr_model.errors import WeightsError
+
+    svfr_models_dir(test_models_svfr)
+    with pytest.raises(WeightsError, match="not found in any svfr model folder"):
+        node_classes["SVFRModelLoader"].execute(model_folder="no_such_folder", precision="fp32")
