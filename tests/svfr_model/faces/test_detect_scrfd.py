@@ -63,9 +63,13 @@ def _standin_outputs():
     return outs
 
 
-def _build_standin(path, fixed_input=True, with_kps=True):
-    """ONNX graph with SCRFD's 9 batched outputs (scores x3, bbox x3, kps x3) holding planted values."""
+def _build_standin(path, fixed_input=True, with_kps=True, batched=True):
+    """ONNX graph with SCRFD's 9 outputs (scores x3, bbox x3, kps x3) holding planted values.
+
+    batched=False gives the 2-D (N, C) outputs of older exports such as antelopev2's scrfd_10g_bnkps."""
     values = _standin_outputs()
+    if not batched:
+        values = {k: v[0] for k, v in values.items()}
     order = [f"score_{s}" for s in STRIDES] + [f"bbox_{s}" for s in STRIDES]
     if with_kps:
         order += [f"kps_{s}" for s in STRIDES]
@@ -139,9 +143,15 @@ def test_standin_detect_maps_back(standin, h, w):
     assert len(det.detect(np.zeros((h, w, 3), np.uint8), threshold=0.25)) == 3
 
 
-def test_standin_dynamic_input_and_no_kps(tmp_path):
+def test_standin_dynamic_input_unbatched_and_no_kps(tmp_path):
     det = load_detector("scrfd", _build_standin(tmp_path / "det_10g.onnx", fixed_input=False))
     assert det.input_size == (640, 640) and len(det.detect(np.zeros((100, 100), np.uint8))) == 2
+    flat = load_detector("insightface", _build_standin(tmp_path / "scrfd_flat.onnx", batched=False))
+    assert not flat.batched
+    d = flat.detect(np.zeros((1280, 1280, 3), np.uint8))
+    box, kps, _ = _expected_in_canvas(FACE_A)
+    np.testing.assert_allclose(d.boxes[0], box * 2, atol=1e-3)
+    np.testing.assert_allclose(d.landmarks[0], kps * 2, atol=1e-3)
     with pytest.raises(WeightsError, match="without keypoints"):
         load_detector("insightface", _build_standin(tmp_path / "scrfd_nokps.onnx", with_kps=False))
 
