@@ -133,7 +133,11 @@ server_alive() { [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/nul
 
 server_args() {
   ARGS=(main.py --cpu --listen "$HOST" --port "$PORT")
-  if [[ -n "${COMFY_EXTRA_MODEL_PATHS:-}" ]]; then ARGS+=(--extra-model-paths-config "$COMFY_EXTRA_MODEL_PATHS"); fi
+  if [[ -n "${COMFY_EXTRA_MODEL_PATHS:-}" ]]; then
+    # absolute: the server runs with DEST as its working directory
+    [[ -f "$COMFY_EXTRA_MODEL_PATHS" ]] || { log "COMFY_EXTRA_MODEL_PATHS=$COMFY_EXTRA_MODEL_PATHS: no such file"; exit 2; }
+    ARGS+=(--extra-model-paths-config "$(realpath "$COMFY_EXTRA_MODEL_PATHS")")
+  fi
   # shellcheck disable=SC2206
   if [[ -n "${COMFY_ARGS:-}" ]]; then ARGS+=(${COMFY_ARGS}); fi
 }

@@ -6,6 +6,8 @@ Output (default ``<repo>/.cache/test_models``, override with ``--out`` or ``SVFR
     svfr/stable-video-diffusion-img2vid-xt/{scheduler,unet,vae}/...   copied from the parity fixture
     svfr/face_restoration/unet.pth, id_linear.pth                      copied from the parity fixture
     svfr/face_restoration/insightface_glint360k.safetensors            random IResNet-100, fp16, ~130 MB
+    svfr/missing_arcface/...                                           the same set WITHOUT the ArcFace file
+                                                                       (a loader must name the missing file)
     extra_model_paths.yaml                                             maps ComfyUI's `svfr` folder here
 
 The UNet/VAE/id_linear are the parity fixture's tiny random models in the official layout. The
@@ -36,6 +38,7 @@ DEFAULT_OUT = Path(os.environ.get("SVFR_TEST_MODELS", REPO_ROOT / ".cache" / "te
 ARCFACE_SEED = 2024
 ARCFACE_FILE = "insightface_glint360k.safetensors"
 # bump when the ArcFace recipe below changes (forces a rebuild)
+MISSING_ARCFACE_DIR = "missing_arcface"
 RECIPE = f"arcface-v1-seed{ARCFACE_SEED}"
 
 
@@ -111,6 +114,8 @@ def random_arcface_state_dict() -> dict:
 
 def check_with_engine(sd: dict) -> str:
     """Load into the engine's ArcFace (when it exists) and check a forward is finite."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
     try:
         from svfr_model import arcface  # written by another part of the project
     except Exception as exc:  # absent while the engine is being written
@@ -162,6 +167,7 @@ def build(out: Path, quiet: bool = False) -> Path:
     out = out.resolve()
     svfr = out / "svfr"
     copied = copy_parity_models(svfr)
+    copy_parity_models(svfr / MISSING_ARCFACE_DIR)
     arc = svfr / "face_restoration" / ARCFACE_FILE
     stamp = out / ".arcface.stamp"
     if not (arc.is_file() and stamp.is_file() and stamp.read_text() == RECIPE):

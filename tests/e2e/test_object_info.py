@@ -1,0 +1,80 @@
+"""The real ComfyUI lists every SVFR node with the inputs and outputs documented in docs/nodes.md."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+HERE = Path(__file__).resolve().parent
+
+# node id -> (required inputs, optional inputs, output types) as documented in docs/nodes.md
+EXPECTED = {
+    "SVFRModelLoader": (["model_folder", "precision"], ["vae"], ["SVFR_MODEL"]),
+    "SVFRFaceDetectorLoader": (["detector"], [], ["SVFR_FACE_DETECTOR"]),
+    "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"], [],
+                     ["IMAGE", "SVFR_FACE_CROPS", "IMAGE"]),
+    "SVFRTaskVector": (["bfr", "colorization", "inpainting"], [], ["SVFR_TASK"]),
+    "SVFRInpaintMask": (["mask", "space"], ["faces"], ["SVFR_MASK"]),
+    "SVFRSampler": (["model", "crops", "task", "seed", "steps", "pass1_steps", "guidance_min", "guidance_max",
+                     "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk"],
+                    ["mask", "reference", "faces"], ["IMAGE", "IMAGE"]),
+    "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match", "erode"], [], ["IMAGE", "MASK"]),
+}
+
+
+@pytest.fixture(scope="module")
+def info(client) -> dict:
+    return client.object_info()
+
+
+@pytest.mark.parametrize("node_id", sorted(EXPECTED))
+def test_node_listed_with_its_inputs(info, node_id, server_log):
+    assert node_id in info, f"{node_id} missing from /object_info; server log:\n{server_log()}"
+    node = info[node_id]
+    required, optional, outputs = EXPECTED[node_id]
+    assert sorted(node["input"].get("required", {})) == sorted(required)
+    assert sorted(node["input"].get("optional", {})) == sorted(optional)
+    assert list(node["output"]) == outputs
+    assert node["category"].startswith("SVFR")
+    assert node["description"], f"{node_id} has no description"
+    # every input has a tooltip (the conventions ask for one)
+    for section in ("required", "optional"):
+        for name, spec in node["input"].get(section, {}).items():
+            opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            assert opts.get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_model_folder_lists_the_test_models(info):
+    choices = info["SVFRModelLoader"]["input"]["required"]["model_folder"]
+    options = choices[1].get("options", choices[0]) if choices[0] == "COMBO" else choices[0]
+    assert "." in options and "missing_arcface" in options
+
+
+def test_pack_web_directory_and_templates_served(client):
+    exts = client._get("/extensions")
+    assert any(e.startswith("/extensions/comfyui-svfr/") for e in exts), exts
+    templates = client._get("/workflow_templates")
+    shipped = sorted(p.stem for p in (HERE.parents[1] / "example_workflows").glob("*.json"))
+    assert shipped
+    pack = next(k for k in templates if k == "comfyui-svfr")
+    assert set(shipped) <= set(templates[pack])
+    for name in shipped:  # served as the UI graph the template browser opens
+        graph = client._get(f"/api/workflow_templates/{pack}/{name}.json")
+        assert "nodes" in graph and "links" in graph
+
+
+def test_widget_snapshot_matches_live_server(info):
+    """tests/e2e/node_inputs_snapshot.json (used offline by tests/test_workflows.py) is current."""
+    snap_path = HERE / "node_inputs_snapshot.json"
+    snap = json.loads(snap_path.read_text())
+    from e2e.ui_format import node_input_order
+
+    stale = {t: (snap[t], node_input_order(info[t])) for t in snap
+             if t in info and snap[t] != node_input_order(info[t])}
+    missing = [t for t in snap if t not in info]
+    assert not missing, f"node types gone from the server: {missing}"
+    assert not stale, ("node inputs changed; regenerate with `python tests/e2e/build_workflows.py "
+                       f"--snapshot URL`: {json.dumps(stale)[:3000]}")

@@ -1,0 +1,157 @@
+"""Every shipped workflow: the UI graph and its API twin describe the same graph (no server needed).
+
+Same nodes, same links, same widget values, except that the twin may LOWER the sampler's step counts
+and the number of frames loaded. The VideoHelperSuite variant is checked against VHS's published
+node inputs (tests/e2e/vhs_node_inputs.json) because VHS cannot be installed here.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from e2e.ui_format import VIRTUAL_NODES, ui_to_api, widget_values_of
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / "workflows"
+TEMPLATES = REPO / "example_workflows"
+E2E = REPO / "tests" / "e2e"
+# input name -> how a twin may differ: it may only lower these (0 = "no limit" for frame caps)
+LOWERABLE = {"steps", "pass1_steps", "frame_load_cap"}
+UI_FILES = sorted(p for p in WORKFLOWS.glob("*.json") if not p.name.endswith(".api.json"))
+EXPECTED = {"svfr_bfr_video", "svfr_bfr_colorization", "svfr_inpainting", "svfr_restore_upscale",
+            "svfr_srr_reference_photo", "svfr_vhs"}
+
+
+def _defs() -> dict:
+    defs = json.loads((E2E / "node_inputs_snapshot.json").read_text())
+    vhs = json.loads((E2E / "vhs_node_inputs.json").read_text())
+    for node, spec in vhs.items():
+        if node.startswith("_"):
+            continue
+        inputs = [{"name": n, "type": s["type"], "optional": sec == "optional",
+                   **({"widget": True} if s["type"] in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO") else {})}
+                  for sec in ("required", "optional") for n, s in spec.get(sec, {}).items()]
+        defs[node] = {"inputs": inputs, "outputs": spec["outputs"]}
+    return defs
+
+
+DEFS = _defs()
+VHS = json.loads((E2E / "vhs_node_inputs.json").read_text())
+
+
+def twin_differences(ui: dict, twin: dict) -> list[str]:
+    """Everything in which ``twin`` differs from the prompt the UI graph would queue, beyond what is allowed."""
+    expected = ui_to_api(ui, DEFS)
+    diffs = []
+    if set(expected) != set(twin):
+        diffs.append(f"node ids differ: UI {sorted(expected)} vs twin {sorted(twin)}")
+    for nid in sorted(set(expected) & set(twin)):
+        a, b = expected[nid], twin[nid]
+        if a["class_type"] != b["class_type"]:
+            diffs.append(f"node {nid}: class {a['class_type']} vs {b['class_type']}")
+            continue
+        for name in sorted(set(a["inputs"]) | set(b["inputs"])):
+            va, vb = a["inputs"].get(name), b["inputs"].get(name)
+            if va == vb:
+                continue
+            if name in LOWERABLE and isinstance(va, int) and isinstance(vb, int) and 0 < vb and (va == 0 or vb < va):
+                continue
+            diffs.append(f"node {nid} ({a['class_type']}).{name}: UI {va!r} vs twin {vb!r}")
+    return diffs
+
+
+def _load(p: Path) -> dict:
+    return json.loads(p.read_text())
+
+
+def test_the_documented_workflows_ship():
+    assert {p.stem for p in UI_FILES} == EXPECTED
+
+
+@pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
+def test_ui_and_api_twin_in_sync(ui_path):
+    ui = _load(ui_path)
+    twin_path = WORKFLOWS / f"{ui_path.stem}.api.json"
+    assert "nodes" in ui and "links" in ui, "the UI file must be a UI-format graph"
+    twin = _load(twin_path)
+    assert all("class_type" in n for n in twin.values()), "the twin must be an API-format prompt"
+    assert twin_differences(ui, twin) == []
+    # the template shown in ComfyUI's browser is the same file
+    assert (TEMPLATES / ui_path.name).read_text() == ui_path.read_text()
+
+
+@pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
+def test_ui_graph_is_well_typed(ui_path):
+    """Every link joins an output and an input of the same type, at the slots the UI says."""
+    ui = _load(ui_path)
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    for link_id, src, src_slot, dst, dst_slot, typ in ui["links"]:
+        src_def, dst_node = DEFS[nodes[src]["type"]], nodes[dst]
+        assert src_def["outputs"][src_slot][1] == typ, f"link {link_id}: source type"
+        assert link_id in nodes[src]["outputs"][src_slot]["links"]
+        slot = dst_node["inputs"][dst_slot]
+        assert slot["link"] == link_id, f"link {link_id}: target slot {dst_slot} of node {dst}"
+        input_def = next(e for e in DEFS[dst_node["type"]]["inputs"] if e["name"] == slot["name"])
+        assert input_def["type"] == typ or (input_def["type"] == "FLOAT" and typ in ("FLOAT", "INT")), \
+            f"link {link_id}: {typ} into {dst_node['type']}.{slot['name']} ({input_def['type']})"
+    # required socket inputs are all connected
+    for node in ui["nodes"]:
+        if node["type"] in VIRTUAL_NODES:
+            continue
+        linked = {s["name"] for s in node["inputs"] if s.get("link") is not None}
+        for e in DEFS[node["type"]]["inputs"]:
+            if not e["optional"] and not e.get("widget"):
+                assert e["name"] in linked, f"{node['type']} {node['id']}: required input {e['name']} unconnected"
+
+
+def test_sync_check_catches_a_changed_value_and_allows_lower_steps():
+    ui = _load(WORKFLOWS / "svfr_bfr_video.json")
+    twin = _load(WORKFLOWS / "svfr_bfr_video.api.json")
+    sampler = next(k for k, v in twin.items() if v["class_type"] == "SVFRSampler")
+    changed = copy.deepcopy(twin)
+    changed[sampler]["inputs"]["seed"] += 1
+    assert any(".seed" in d for d in twin_differences(ui, changed))
+    higher = copy.deepcopy(twin)
+    higher[sampler]["inputs"]["steps"] = 500
+    assert any(".steps" in d for d in twin_differences(ui, higher))
+    relinked = copy.deepcopy(twin)
+    relinked[sampler]["inputs"].pop("faces")
+    assert twin_differences(ui, relinked)
+    ui_values = widget_values_of(next(n for n in ui["nodes"] if n["type"] == "SVFRSampler"), DEFS)
+    assert ui_values["steps"] > twin[sampler]["inputs"]["steps"]  # the twin really is lighter
+    assert ui_values["seed.control"] == "fixed"
+
+
+def test_vhs_variant_matches_vhs_published_inputs():
+    twin = _load(WORKFLOWS / "svfr_vhs.api.json")
+    vhs_nodes = {k: v for k, v in twin.items() if v["class_type"].startswith("VHS_")}
+    assert {v["class_type"] for v in vhs_nodes.values()} == {"VHS_LoadVideo", "VHS_VideoInfoLoaded",
+                                                              "VHS_VideoCombine"}
+    for nid, node in vhs_nodes.items():
+        spec = VHS[node["class_type"]]
+        allowed = set(spec["required"]) | set(spec.get("optional", {}))
+        fmt = node["inputs"].get("format")
+        allowed |= set(spec.get("format_widgets", {}).get(fmt, {}))
+        assert set(spec["required"]) <= set(node["inputs"]), f"{node['class_type']}: required inputs missing"
+        assert set(node["inputs"]) <= allowed, f"{node['class_type']}: unknown inputs {set(node['inputs']) - allowed}"
+        for name, value in node["inputs"].items():
+            s = {**spec["required"], **spec.get("optional", {}), **spec.get("format_widgets", {}).get(fmt, {})}[name]
+            if isinstance(value, list):  # a link: the source output type must be what VHS takes
+                src = twin[value[0]]
+                out_type = DEFS[src["class_type"]]["outputs"][value[1]][1]
+                assert out_type == s["type"] or (s["type"] == "FLOAT" and out_type in ("INT", "FLOAT")), \
+                    f"{node['class_type']}.{name} gets {out_type}"
+            elif "options" in s:
+                assert value in s["options"], f"{node['class_type']}.{name}={value!r}"
+            elif "options_include" in s:
+                assert value in s["options_include"]
+            elif s["type"] == "INT":
+                assert isinstance(value, int) and value >= s.get("min", value)
+    # VHS's video_info/audio outputs are used the VHS way: fps from the loaded video, its audio kept
+    combine = next(v for v in vhs_nodes.values() if v["class_type"] == "VHS_VideoCombine")
+    assert twin[combine["inputs"]["frame_rate"][0]]["class_type"] == "VHS_VideoInfoLoaded"
+    assert twin[combine["inputs"]["audio"][0]]["class_type"] == "VHS_LoadVideo"
+    assert combine["inputs"]["audio"][1] == 2
