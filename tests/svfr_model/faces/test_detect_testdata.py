@@ -55,9 +55,9 @@ def test_loader_values():
     assert 15 < psnr < 35, psnr
 
 
-def test_missing_file_skips_locally(monkeypatch, tmp_path):
+@pytest.mark.parametrize("in_ci, outcome", [(False, pytest.skip.Exception), (True, pytest.fail.Exception)])
+def test_missing_file_skips_locally_fails_in_ci(monkeypatch, tmp_path, in_ci, outcome):
     monkeypatch.setattr(testdata, "TESTDATA_DIR", tmp_path)
-    if testdata.IN_CI:
-        pytest.skip("under CI=true a missing file fails instead (conftest.require_path)")
-    with pytest.raises(pytest.skip.Exception, match="fetch_test_data.py"):
+    monkeypatch.setitem(testdata.require_path.__globals__, "IN_CI", in_ci)
+    with pytest.raises(outcome, match="fetch_test_data.py"):
         testdata.t1_image()
