@@ -94,6 +94,17 @@ def as_rgb_uint8(image, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def check_threshold(threshold) -> float:
+    """The score threshold as a float in [0, 1), or InputError."""
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not 0.0 <= t < 1.0:
+        raise InputError(f"detection threshold {threshold!r} must be a number in [0, 1); 0.5 is the usual value")
+    return t
+
+
 def downscale(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float, float]:
     """Shrink ``image`` so its longer side is <= ``max_side`` (never enlarges).
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import WeightsError
-from .base import MIN_IMAGE_SIDE, Detections, as_rgb_uint8, downscale
+from .base import MIN_IMAGE_SIDE, Detections, as_rgb_uint8, check_threshold, downscale
 from .nms import nms
 from .onnx_session import make_session
 
@@ -161,6 +161,7 @@ class SCRFDDetector:
 
     def detect(self, image: np.ndarray, *, max_side: int | None = None, threshold: float = 0.5) -> Detections:
         rgb = as_rgb_uint8(image)
+        threshold = check_threshold(threshold)
         small, sx0, sy0 = downscale(rgb, max_side)
         if min(small.shape[:2]) < MIN_IMAGE_SIDE:
             return Detections.empty()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import WeightsError
-from .base import MIN_IMAGE_SIDE, Detections, as_rgb_uint8, downscale
+from .base import MIN_IMAGE_SIDE, Detections, as_rgb_uint8, check_threshold, downscale
 from .nms import nms
 
 SHORT_SIDE = 416
@@ -89,6 +89,7 @@ class YoloFaceDetector:
         import torch
 
         rgb = as_rgb_uint8(image)
+        threshold = check_threshold(threshold)
         small, sx, sy = downscale(rgb, max_side)
         h0, w0 = small.shape[:2]
         if min(h0, w0) < MIN_IMAGE_SIDE:

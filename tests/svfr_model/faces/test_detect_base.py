@@ -6,7 +6,7 @@ import pytest
 
 from svfr_model.errors import InputError
 from svfr_model.faces.detect import KINDS, Detections, load_detector
-from svfr_model.faces.detect.base import as_rgb_uint8, downscale
+from svfr_model.faces.detect.base import as_rgb_uint8, check_threshold, downscale
 from svfr_model.faces.detect.nms import box_iou, nms
 
 
@@ -88,3 +88,10 @@ def test_load_detector_unknown_kind_lists_choices():
         load_detector("mtcnn")
     for k in KINDS:
         assert k in str(ei.value)
+
+
+def test_check_threshold():
+    assert check_threshold(0.5) == 0.5 and check_threshold(0) == 0.0
+    for bad in (-0.1, 1.0, 5, float("nan"), "high", None):
+        with pytest.raises(InputError, match="threshold"):
+            check_threshold(bad)

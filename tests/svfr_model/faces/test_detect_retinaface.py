@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import IN_CI, REPO_ROOT, require_path
-from svfr_model.errors import WeightsError
+from svfr_model.errors import InputError, WeightsError
 from svfr_model.faces.detect import Detections, FaceDetector, load_detector
 from svfr_model.faces.detect import retinaface as rf
 from testdata import astronaut, carphone, lfw_subset, read_video_rgb, t1_image, tom_hanks_aligned
@@ -265,3 +265,5 @@ def test_threshold_filters_scores(det):
     img = t1_image()
     d = det.detect(img, threshold=0.9995)
     assert 0 < len(d) < 6 and (d.scores > 0.9995).all()
+    with pytest.raises(InputError, match="threshold"):
+        det.detect(img, threshold=50)  # a percentage by mistake
