@@ -95,3 +95,18 @@ def test_check_threshold():
     for bad in (-0.1, 1.0, 5, float("nan"), "high", None):
         with pytest.raises(InputError, match="threshold"):
             check_threshold(bad)
+
+
+def test_onnx_threads_and_providers(monkeypatch):
+    from svfr_model.faces.detect import onnx_session
+
+    monkeypatch.setenv("SVFR_DETECT_THREADS", "3")
+    assert onnx_session.default_threads() == 3
+    monkeypatch.setenv("SVFR_DETECT_THREADS", "many")  # unusable value: fall back to the core count
+    assert 1 <= onnx_session.default_threads() <= 4
+    assert onnx_session.providers_for("cpu") == ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    cuda = onnx_session.providers_for("cuda:0")
+    assert cuda[-1] == "CPUExecutionProvider"
+    assert ("CUDAExecutionProvider" in cuda) == ("CUDAExecutionProvider" in ort.get_available_providers())
