@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .checkpoints import _format_problem, load_strict, read_state_dict, sniff_format
+from .checkpoints import _format_problem, load_strict, read_safetensors_metadata, read_state_dict, sniff_format
 from .errors import WeightsError
 
 VAE_PREFIX = "first_stage_model."
@@ -166,8 +166,57 @@ def convert_vae_state_dict(
     return out
 
 
+def infer_vae_config(shapes: Mapping[str, Any]) -> dict[str, Any]:
+    """A diffusers VAE config from the original-format key -> shape mapping (prefix allowed).
+
+    Widths, block count, layers per block and channels come from the tensors; the other fields
+    (scaling factor 0.18215, force_upcast) from the packaged SVD-xt config.
+    """
+    prefix = _vae_prefix(list(shapes), "state dict")
+    sh = {k[len(prefix):]: tuple(v) for k, v in shapes.items() if k.startswith(prefix)}
+    levels = sorted({int(m.group(1)) for k in sh if (m := re.match(r"encoder\.down\.(\d+)\.", k))})
+    if not levels or "decoder.conv_in.weight" not in sh or "encoder.conv_in.weight" not in sh:
+        raise WeightsError("cannot infer the VAE layout: encoder/decoder keys are missing")
+    try:
+        widths = [sh[f"encoder.down.{i}.block.0.conv1.weight"][0] for i in levels]
+    except KeyError as exc:
+        raise WeightsError(f"cannot infer the VAE layout: {exc.args[0]} is missing") from None
+    layers = len({int(m.group(1)) for k in sh if (m := re.match(r"encoder\.down\.0\.block\.(\d+)\.", k))})
+    cfg = _clean_config(None)
+    cfg.update(
+        block_out_channels=widths, down_block_types=["DownEncoderBlock2D"] * len(widths), layers_per_block=layers,
+        latent_channels=sh["decoder.conv_in.weight"][1], in_channels=sh["encoder.conv_in.weight"][1],
+        out_channels=sh.get("decoder.conv_out.weight", (3,))[0],
+    )
+    return cfg
+
+
+def _check_temporal(keys: list[str], source) -> None:
+    if not any(k.endswith("mix_factor") or ".time_stack." in k for k in keys):
+        raise WeightsError(f"{source} holds an image VAE (SD/SDXL style, no temporal decoder), not the SVD "
+                           "video VAE; use the VAE of svd_xt.safetensors / svd_xt_1_1.safetensors")
+
+
+def vae_from_state_dict(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | str | Path | None = None,
+                        source: str = "VAE state dict"):
+    """``AutoencoderKLTemporalDecoder`` from an original-format SVD VAE state dict, e.g. the
+    ``first_stage_model.state_dict()`` of a ComfyUI VAE (no prefix) or a whole single file (prefix).
+    ``config=None`` infers the layout from the tensors."""
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    keys = list(state_dict)
+    _vae_prefix(keys, source)
+    _check_temporal(keys, source)
+    cfg = infer_vae_config({k: v.shape for k, v in state_dict.items()}) if config is None else _clean_config(config)
+    vae = AutoencoderKLTemporalDecoder.from_config(cfg)
+    sd = convert_vae_state_dict(keys, state_dict.__getitem__, vae.state_dict(), len(cfg["block_out_channels"]),
+                                source)
+    load_strict(vae, sd, source)
+    return vae.float().eval().requires_grad_(False)
+
+
 def _open_source(path: Path):
-    """(keys, getter) for a safetensors file read lazily, or a pickle read safely."""
+    """(keys, getter, shapes) for a safetensors file read lazily, or a pickle read safely."""
     fmt = sniff_format(path)
     problem = _format_problem(path, fmt)
     if problem:
@@ -189,24 +238,28 @@ def _open_source(path: Path):
                 raise WeightsError(f"cannot read tensor {k} from {path}: {type(exc).__name__}; the file may be "
                                    "truncated - re-download it") from None
 
-        return keys, get
+        meta = read_safetensors_metadata(path)
+        return keys, get, {k: v["shape"] for k, v in meta.items()}
     sd = read_state_dict(path)
-    return list(sd), sd.__getitem__
+    return list(sd), sd.__getitem__, {k: v.shape for k, v in sd.items()}
 
 
 def load_vae_from_single_file(path: str | Path, config: Mapping[str, Any] | str | Path | None = None):
     """``AutoencoderKLTemporalDecoder`` (float32, eval) with the VAE weights of a single-file SVD checkpoint.
 
-    ``config``: a diffusers VAE config (dict or json path); default the packaged SVD-xt config.
+    Only the ``first_stage_model.*`` tensors are read. ``config``: a diffusers VAE config (dict or json
+    path); ``None`` infers the layout from the tensor shapes (SVD-xt gives the SVD-xt config).
     """
     from diffusers import AutoencoderKLTemporalDecoder
 
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"SVD single-file checkpoint not found: {path}")
-    cfg = _clean_config(config)
+    keys, get, shapes = _open_source(path)
+    _vae_prefix(keys, path)
+    _check_temporal(keys, path)
+    cfg = infer_vae_config(shapes) if config is None else _clean_config(config)
     vae = AutoencoderKLTemporalDecoder.from_config(cfg)
-    keys, get = _open_source(path)
     sd = convert_vae_state_dict(keys, get, vae.state_dict(), len(cfg["block_out_channels"]), path)
     load_strict(vae, sd, path)
-    return vae.eval().requires_grad_(False)
+    return vae.float().eval().requires_grad_(False)

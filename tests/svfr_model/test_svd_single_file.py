@@ -13,7 +13,9 @@ from svfr_model.svd_single_file import (
     convert_vae_state_dict,
     key_mapping,
     load_vae_from_single_file,
+    infer_vae_config,
     original_key,
+    vae_from_state_dict,
 )
 
 TINY = {
@@ -109,13 +111,25 @@ def test_single_file_without_quant_conv_gets_identity(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_vae_only_file_without_prefix(tmp_path):
+def test_vae_only_file_without_prefix_and_inferred_config(tmp_path):
     src = _random_vae(seed=3)
     p = tmp_path / "svd_vae.safetensors"
-    save_file(_to_original(src, prefix=""), str(p))
-    vae = load_vae_from_single_file(p, TINY)
-    for a, b in zip(_outputs(src), _outputs(vae)):
-        assert torch.equal(a, b)
+    original = _to_original(src, prefix="")
+    save_file(original, str(p))
+    cfg = infer_vae_config({k: v.shape for k, v in original.items()})
+    assert cfg["block_out_channels"] == [32, 64, 96] and cfg["layers_per_block"] == 2
+    assert cfg["latent_channels"] == 4 and cfg["scaling_factor"] == 0.18215
+    for vae in (load_vae_from_single_file(p), vae_from_state_dict(original)):  # config inferred from shapes
+        assert list(vae.config.block_out_channels) == [32, 64, 96]
+        for a, b in zip(_outputs(src), _outputs(vae)):
+            assert torch.equal(a, b)
+
+
+def test_image_vae_is_refused_with_reason(tmp_path):
+    sd = {k: v for k, v in _to_original(_random_vae(), prefix="").items()
+          if "time_stack" not in k and "mix_factor" not in k and "time_mix" not in k}
+    with pytest.raises(WeightsError, match="image VAE"):
+        vae_from_state_dict(sd)
 
 
 def test_unknown_missing_and_wrong_files_name_the_keys(tmp_path):
@@ -199,6 +213,8 @@ def test_real_svd_xt_layout_maps_exactly_onto_diffusers():
     sd = convert_vae_state_dict(keys, lambda k: orig[k[len(VAE_PREFIX):]], diff, 4)
     assert set(sd) == set(diff)
     assert all(tuple(sd[k].shape) == tuple(diff[k].shape) for k in diff)
+    cfg = infer_vae_config({k: v.shape for k, v in orig.items()})
+    assert cfg == _clean_config(PACKAGED_CONFIGS["vae"])  # the real layout infers the real SVD-xt config
 
 
 @pytest.mark.comfy
@@ -212,9 +228,8 @@ def test_converted_weights_compute_what_comfyui_computes():
             scale = 2.0 if name.endswith("mix_factor") else 0.2 if p.ndim == 1 else 1 / p[0].numel() ** 0.5
             p.copy_(torch.randn(p.shape, generator=g) * scale + (1.0 if p.ndim == 1 and "norm" in name
                                                                  and name.endswith("weight") else 0.0))
-    orig = {VAE_PREFIX + k: v for k, v in comfy_vae.state_dict().items()}
-    vae = _random_vae(seed=7)
-    vae.load_state_dict(convert_vae_state_dict(list(orig), orig.__getitem__, vae.state_dict(), 3), strict=True)
+    # what the model-loader node does with a ComfyUI VAE input
+    vae = vae_from_state_dict(comfy_vae.state_dict())
     x = torch.rand(3, 3, 32, 32, generator=g) * 2 - 1
     z = torch.randn(5, 4, 8, 8, generator=g)
     with torch.no_grad():
