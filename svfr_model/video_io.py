@@ -90,6 +90,38 @@ def read_video(path, *, max_frames: int | None = None) -> Video:
     return Video(np.stack(frames), fps, audio)
 
 
+def iter_video(path, *, chunk: int = 32):
+    """Decode ``path`` lazily: yields (m, H, W, 3) uint8 RGB arrays of up to ``chunk`` frames."""
+    container = _open(path, "video")
+    try:
+        if not container.streams.video:
+            raise InputError(f"{str(path)!r} has no video stream (is it an audio file or an image?)")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        buf = []
+        for frame in container.decode(stream):
+            buf.append(frame.to_ndarray(format="rgb24"))
+            if len(buf) >= chunk:
+                yield np.stack(buf)
+                buf = []
+        if buf:
+            yield np.stack(buf)
+    finally:
+        container.close()
+
+
+def probe_video(path) -> tuple[int, Fraction | float, tuple[int, int]]:
+    """(frame count from the stream header or 0, fps, (H, W)) without decoding the frames."""
+    container = _open(path, "video")
+    try:
+        if not container.streams.video:
+            raise InputError(f"{str(path)!r} has no video stream (is it an audio file or an image?)")
+        s = container.streams.video[0]
+        return int(s.frames or 0), _stream_fps(s), (int(s.codec_context.height), int(s.codec_context.width))
+    finally:
+        container.close()
+
+
 def _to_uint8(frames) -> np.ndarray:
     if hasattr(frames, "detach"):
         frames = frames.detach().cpu().numpy()
@@ -117,68 +149,132 @@ def _fps_fraction(fps) -> Fraction:
     return f
 
 
-def write_video(path, frames, fps, *, audio_from=None, crf: int = 18, lossless: bool = False) -> Path:
-    """Write RGB frames (uint8 or float 0..1) as H.264 with exactly ``fps``.
+class VideoWriter:
+    """Streaming H.264 writer: ``with VideoWriter(path, fps) as w: w.write(frames_chunk)``.
 
     yuv420p (plays everywhere); odd widths/heights are padded by one repeated edge pixel (logged),
     because yuv420p needs even sizes. ``lossless=True`` writes RGB losslessly (libx264rgb, qp 0;
     for round-trip tests and intermediate files, not for players). ``audio_from``: a video whose
-    first audio stream is copied into the output (re-encoded to AAC if the container refuses it).
+    first audio stream is copied (packets, no re-encode) when the writer closes. The file appears
+    under its name only when closed without error.
     """
-    import av
 
-    arr = _to_uint8(frames)
-    n, h, w = arr.shape[:3]
-    rate = _fps_fraction(fps)
-    ph, pw = h % 2, w % 2
-    if (ph or pw) and not lossless:
-        log.warning("frame size %dx%d is odd; padding to %dx%d for H.264 yuv420p", w, h, w + pw, h + ph)
-        arr = np.pad(arr, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-        h, w = h + ph, w + pw
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise InputError(f"output folder {str(path.parent)!r} does not exist; create it first")
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    out = av.open(str(tmp), mode="w")
-    try:
-        if lossless:
-            stream = out.add_stream("libx264rgb", rate=rate, options={"qp": "0", "preset": "veryfast"})
-            stream.pix_fmt = "rgb24"
-        else:
-            stream = out.add_stream("libx264", rate=rate, options={"crf": str(int(crf)), "preset": "medium"})
-            stream.pix_fmt = "yuv420p"
-        stream.width, stream.height = w, h
-        stream.codec_context.time_base = Fraction(rate.denominator, rate.numerator)
-        audio_in = audio_stream = None
+    def __init__(self, path, fps, *, audio_from=None, crf: int = 18, lossless: bool = False):
+        import av
+
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise InputError(f"output folder {str(self.path.parent)!r} does not exist; create it first")
+        self.rate = _fps_fraction(fps)
+        self.crf, self.lossless, self.audio_from = int(crf), bool(lossless), audio_from
         if audio_from is not None:
-            audio_in = _open(audio_from, "audio source")
-            if audio_in.streams.audio:
-                audio_stream = out.add_stream_from_template(audio_in.streams.audio[0])
-            else:
-                audio_in.close()
-                audio_in = None
-        for i in range(n):
+            _open(audio_from, "audio source").close()  # fail now, not after encoding everything
+        self.tmp = self.path.with_name(self.path.stem + ".partial" + self.path.suffix)
+        self.out = av.open(str(self.tmp), mode="w")
+        self.stream = None
+        self.audio_in = self.audio_out = None
+        self.count = 0
+        self.size: tuple[int, int] | None = None
+
+    def _open_stream(self, h: int, w: int) -> None:
+        if self.lossless:
+            st = self.out.add_stream("libx264rgb", rate=self.rate, options={"qp": "0", "preset": "veryfast"})
+            st.pix_fmt = "rgb24"
+        else:
+            st = self.out.add_stream("libx264", rate=self.rate, options={"crf": str(self.crf), "preset": "medium"})
+            st.pix_fmt = "yuv420p"
+        st.width, st.height = w, h
+        st.codec_context.time_base = Fraction(self.rate.denominator, self.rate.numerator)
+        self.stream = st
+        if self.audio_from is not None:
+            # Every stream must exist before the first packet is muxed (the header is written then).
+            self.audio_in = _open(self.audio_from, "audio source")
+            if self.audio_in.streams.audio:
+                self.audio_out = self.out.add_stream_from_template(self.audio_in.streams.audio[0])
+
+    def write(self, frames) -> None:
+        import av
+
+        arr = _to_uint8(frames)
+        h, w = arr.shape[1:3]
+        if self.size is None:
+            self.size = (h, w)
+            ph, pw = h % 2, w % 2
+            if (ph or pw) and not self.lossless:
+                log.warning("frame size %dx%d is odd; padding to %dx%d for H.264 yuv420p", w, h, w + pw, h + ph)
+            self._open_stream(h + ph * (not self.lossless), w + pw * (not self.lossless))
+        elif (h, w) != self.size:
+            raise InputError(f"frame {self.count} is {w}x{h} but the video is {self.size[1]}x{self.size[0]}; "
+                             "all frames of a video must have the same size")
+        ph, pw = self.stream.height - h, self.stream.width - w
+        if ph or pw:
+            arr = np.pad(arr, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+        for i in range(arr.shape[0]):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr[i]), format="rgb24")
-            frame.pts = i  # in codec time base 1/fps: frame i at i/fps exactly
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-        if audio_in is not None:
-            src = audio_in.streams.audio[0]
-            end = n / rate  # seconds of video: audio beyond it is dropped
-            for packet in audio_in.demux(src):
-                if packet.dts is None:
-                    continue
-                if packet.pts is not None and packet.time_base is not None and packet.pts * packet.time_base > end:
-                    break
-                packet.stream = audio_stream
-                out.mux(packet)
-            audio_in.close()
+            frame.pts = self.count  # in codec time base 1/fps: frame i at i/fps exactly
+            self.count += 1
+            for packet in self.stream.encode(frame):
+                self.out.mux(packet)
+
+    def _copy_audio(self) -> None:
+        if self.audio_out is None:
+            return
+        src = self.audio_in.streams.audio[0]
+        end = self.count / self.rate  # seconds of video: audio beyond it is dropped
+        for packet in self.audio_in.demux(src):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and packet.time_base is not None and packet.pts * packet.time_base > end:
+                break
+            packet.stream = self.audio_out
+            self.out.mux(packet)
+
+    def close(self) -> Path:
+        if self.stream is None:
+            self.abort()
+            raise InputError(f"no frames were written to {str(self.path)!r}")
+        try:
+            for packet in self.stream.encode():
+                self.out.mux(packet)
+            self._copy_audio()
+        except BaseException:
+            self.abort()
+            raise
+        self.out.close()
+        self._close_audio()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def _close_audio(self) -> None:
+        if self.audio_in is not None:
+            self.audio_in.close()
+            self.audio_in = None
+
+    def abort(self) -> None:
+        self._close_audio()
+        try:
+            self.out.close()
+        except Exception:  # noqa: BLE001 - closing a half-written file may fail; it is deleted anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_video(path, frames, fps, *, audio_from=None, crf: int = 18, lossless: bool = False) -> Path:
+    """Write RGB frames (uint8 or float 0..1) as H.264 with exactly ``fps`` (see :class:`VideoWriter`)."""
+    arr = _to_uint8(frames)
+    writer = VideoWriter(path, fps, audio_from=audio_from, crf=crf, lossless=lossless)
+    try:
+        writer.write(arr)
     except BaseException:
-        out.close()
-        tmp.unlink(missing_ok=True)
+        writer.abort()
         raise
-    out.close()
-    os.replace(tmp, path)
-    return path
+    return writer.close()

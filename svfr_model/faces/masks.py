@@ -49,7 +49,8 @@ def paste_mask(size: int, erode: float = DEFAULT_ERODE, feather: float = DEFAULT
 
 def _as_mask_array(mask, name: str = "mask") -> np.ndarray:
     if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().float().numpy()
+        mask = mask.detach().cpu()
+        mask = mask.numpy() if mask.dtype in (torch.uint8, torch.float32) else mask.float().numpy()
     arr = np.asarray(mask)
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255.0

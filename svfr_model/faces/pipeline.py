@@ -203,6 +203,32 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
         instead of raising NoFaceError.
     progress(done, total), cancel() -> bool: optional callbacks.
     """
+    src = FrameSource(frames)
+    n_key = [0]
+
+    def detect_progress(done, total):
+        n_key[0] = total
+        if progress is not None:
+            progress(done, total + len(src))
+
+    record = plan_crops(src, detector, mode=mode, faces=faces, size=size, detect_every=detect_every,
+                        max_side=max_side, smoothing=smoothing, rotate=rotate, min_face=min_face,
+                        max_gap=max_gap, allow_no_face=allow_no_face, progress=detect_progress, cancel=cancel)
+    total = n_key[0] + len(src)
+
+    def crop_progress(done, _total):
+        if progress is not None:
+            progress(n_key[0] + done, total)
+
+    crops = extract_crops(src, record, 0, len(src), progress=crop_progress, cancel=cancel)
+    return FaceCrops([torch.from_numpy(c) for c in crops], record)
+
+
+def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size: int = 512,
+               detect_every: int = 1, max_side: int | None = 640, smoothing: float = DEFAULT_SMOOTHING,
+               rotate: bool = False, min_face: float = DEFAULT_MIN_FACE, max_gap: int = DEFAULT_MAX_GAP,
+               allow_no_face: bool = False, progress=None, cancel=None) -> FaceCropRecord:
+    """The detection and tracking half of :func:`crop_faces`: the record, without cropping pixels."""
     if mode not in MODES:
         raise InputError(f"mode must be one of {MODES}, got {mode!r}")
     sel = _parse_faces(faces)
@@ -215,7 +241,7 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
     if detector is None or not hasattr(detector, "detect"):
         raise InputError("detector must be a face detector (svfr_model.faces.detect.load_detector())")
     size = int(size)
-    src = FrameSource(frames)
+    src = frames if isinstance(frames, FrameSource) else FrameSource(frames)
     n = len(src)
     if mode == "official":
         keyframes = sampled_frame_indices(n, OFFICIAL_SAMPLE_EVERY)
@@ -223,7 +249,7 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
     else:
         keyframes = sorted(set(range(0, n, int(detect_every))) | {n - 1})
         gap = max(int(max_gap), int(detect_every) - 1)
-    total = len(keyframes) + n
+    total = len(keyframes)
     done = 0
 
     detections: dict[int, tuple] = {}
@@ -256,7 +282,7 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
         if not allow_no_face:
             raise NoFaceError(msg)
         record.skipped.append(msg)
-        return FaceCrops([], record)
+        return record
 
     if sel == "all":
         chosen = usable
@@ -282,9 +308,7 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
                              for t in chosen]
     else:
         record.tracks = [_tracked_track(t, gap, size, rotate, smoothing) for t in chosen]
-
-    crops = _extract_crops(src, record, progress, cancel, done, total)
-    return FaceCrops(crops, record)
+    return record
 
 
 def _to_index(pts):
@@ -353,20 +377,41 @@ def _official_resize(frame: np.ndarray, M: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out, 0, 1)
 
 
-def _extract_crops(src: FrameSource, record: FaceCropRecord, progress, cancel, done, total) -> list[torch.Tensor]:
+def extract_crops(frames, record: FaceCropRecord, start: int = 0, stop: int | None = None, *,
+                  offset: int = 0, progress=None, cancel=None) -> list[np.ndarray]:
+    """Crops of video frames [start, stop) for every track: list of (m_i, size, size, 3) float32
+    arrays (m_i = the track's frames in that range), so long videos can be cropped in chunks.
+    ``frames[0]`` is video frame ``offset`` (pass just the chunk with offset=start, or all frames)."""
+    src = frames if isinstance(frames, FrameSource) else FrameSource(frames)
+    stop = record.n_frames if stop is None else min(stop, record.n_frames)
     size = record.size
-    crops = [np.empty((len(t.frame_indices), size, size, 3), np.float32) for t in record.tracks]
+    pos = [np.searchsorted(t.frame_indices, [start, stop]) for t in record.tracks]
+    crops = [np.empty((int(b - a), size, size, 3), np.float32) for a, b in pos]
     by_frame = _frame_index(record)
-    for f in range(record.n_frames):
+    for f in range(start, stop):
         if f in by_frame:
             _check_cancel(cancel)
-            frame = src.float_rgb(f)
+            frame = src.float_rgb(f - offset)
             for ti, k in by_frame[f]:
-                crops[ti][k] = crop_frame(frame, record.tracks[ti].transforms[k], size, record.mode)
-        done += 1
+                crops[ti][k - pos[ti][0]] = crop_frame(frame, record.tracks[ti].transforms[k], size, record.mode)
         if progress is not None:
-            progress(done, total)
-    return [torch.from_numpy(c) for c in crops]
+            progress(f - start + 1, stop - start)
+    return crops
+
+
+def record_slice(record: FaceCropRecord, start: int, stop: int) -> tuple[FaceCropRecord, list[slice]]:
+    """The record for video frames [start, stop) (frame indices shifted to start at 0), and per track
+    the slice of its crop sequence those frames use: paste a long video chunk by chunk with
+    ``paste_faces(frames[start:stop], [r[s] for r, s in zip(restored, slices)], sub_record)``."""
+    stop = min(stop, record.n_frames)
+    tracks, slices = [], []
+    for t in record.tracks:
+        a, b = (int(v) for v in np.searchsorted(t.frame_indices, [start, stop]))
+        tracks.append(FaceTrack(t.frame_indices[a:b] - start, t.transforms[a:b], t.landmarks[a:b],
+                                t.interpolated[a:b]))
+        slices.append(slice(a, b))
+    sub = FaceCropRecord(record.frame_size, stop - start, record.size, record.mode, tracks, list(record.skipped))
+    return sub, slices
 
 
 # ----------------------------------------------------------------------------------------- paste
@@ -381,7 +426,8 @@ def _scaled_transform(M: np.ndarray, size: int, new_size: int) -> np.ndarray:
 
 def _as_crop_array(x, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().float().numpy()
+        x = x.detach().cpu()
+        x = x.numpy() if x.dtype in (torch.uint8, torch.float32) else x.float().numpy()
     arr = np.asarray(x)
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255.0

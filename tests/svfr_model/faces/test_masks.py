@@ -57,9 +57,9 @@ def test_frame_mask_lands_at_the_transformed_position():
 def test_per_frame_mask_and_uint8_and_torch():
     rec = _record()
     masks = np.zeros((3, 100, 200), np.uint8)
-    masks[2, 20:84, 120:184] = 255  # only frame 2, exactly the second crop's window
+    masks[2, 20:84, 120:184] = 128  # only frame 2, exactly the second crop's window (128/255)
     out = warp_mask_to_crops(torch.from_numpy(masks), rec)
-    assert out[1][0].max() == 0 and out[1][1].min() == 1.0
+    assert out[1][0].max() == 0 and out[1][1].min() == pytest.approx(128 / 255)
 
 
 def test_crop_space_mask_used_as_is():
