@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .arcface import IResNet, load_arcface
-from .errors import InputError
+from .errors import InputError, NoFaceError
 from .faces.align import align_for_arcface
 from .id_projector import IDProjector, load_id_projector
 
@@ -64,6 +64,9 @@ class IdentityEncoder:
         if self.arcface is None:
             raise InputError("no ArcFace model loaded: pass insightface_glint360k.pth to use a reference image, "
                              "or supply identity tokens directly")
+        if landmarks is None:
+            raise NoFaceError("no landmarks for the reference face: detect the face first (faces.detect) or "
+                              "pass identity tokens directly")
         x = self.arcface_input(image_rgb_uint8, landmarks, crop)
         w = self.arcface.conv1.weight
         feature = self.arcface(x.to(w.device, w.dtype))

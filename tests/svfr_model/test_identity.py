@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from svfr_model.arcface import IResNet
-from svfr_model.errors import InputError
+from svfr_model.errors import InputError, NoFaceError
 from svfr_model.faces.align import SVFR_TEMPLATE_256, align_for_arcface
 from svfr_model.id_projector import IDProjector, load_id_projector
 from svfr_model.identity import IdentityEncoder, quantize_reference
@@ -76,3 +76,8 @@ def test_image_without_arcface_is_clear_error():
     enc = IdentityEncoder(None, IDProjector())
     with pytest.raises(InputError, match="insightface_glint360k"):
         enc.tokens_from_image(np.zeros((64, 64, 3), np.uint8), SVFR_TEMPLATE_256 / 4)
+
+
+def test_missing_landmarks_is_no_face_error():
+    with pytest.raises(NoFaceError, match="landmarks"):
+        _small_encoder().tokens_from_image(np.zeros((64, 64, 3), np.uint8), None)
