@@ -166,3 +166,33 @@ def find_model_files(
         vae_weights=vae_weights, vae_format=vae_format, vae_config=vae_config,
         scheduler_config=scheduler_config, unet_config=unet_config, face_detector=face_detector,
     )
+
+
+def load_vae(files: ModelFiles):
+    """The SVD VAE of ``files`` as a float32 ``AutoencoderKLTemporalDecoder`` in eval mode, loaded strictly.
+
+    A single-file ``svd_xt*.safetensors`` is read lazily (only its VAE tensors), never whole.
+    """
+    import json
+
+    from .checkpoints import load_strict, read_state_dict
+
+    if files.vae_format == "single_file":
+        from .svd_single_file import load_vae_from_single_file
+
+        return load_vae_from_single_file(files.vae_weights, files.vae_config)  # None -> inferred layout
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    cfg_path = files.config_path("vae")
+    cfg = {k: v for k, v in json.loads(cfg_path.read_text()).items() if not k.startswith("_")}
+    vae = AutoencoderKLTemporalDecoder.from_config(cfg)
+    sd = read_state_dict(files.vae_weights)
+
+    def hint(missing, unexpected, mismatched):
+        if files.vae_config is None and mismatched:
+            return (f"{files.vae_weights.parent} has no config.json, so the SVD-xt VAE config was assumed; "
+                    "put the config.json that belongs to these weights beside them")
+        return None
+
+    load_strict(vae, sd, files.vae_weights, hint)
+    return vae.float().eval().requires_grad_(False)

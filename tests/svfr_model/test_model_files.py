@@ -114,3 +114,38 @@ def test_parity_fixture_folder_is_found(parity_dir):
     mf = find_model_files(parity_dir / "models", require_arcface=False)
     assert mf.layout == "official" and mf.vae_format == "diffusers"
     assert mf.unet.name == "unet.pth" and mf.vae_config is not None
+
+
+def test_load_vae_from_parity_folder_matches_a_direct_load(parity_dir):
+    import json
+
+    import torch
+    from diffusers import AutoencoderKLTemporalDecoder
+    from safetensors.torch import load_file
+
+    from svfr_model.model_files import load_vae
+
+    mf = find_model_files(parity_dir / "models", require_arcface=False)
+    vae = load_vae(mf)
+    assert not vae.training and next(vae.parameters()).dtype == torch.float32
+    sd = load_file(str(mf.vae_weights))
+    for k, v in sd.items():
+        assert torch.equal(vae.state_dict()[k], v.float()), k
+    cfg = json.loads(mf.vae_config.read_text())
+    assert list(vae.config.block_out_channels) == cfg["block_out_channels"]
+    assert isinstance(vae, AutoencoderKLTemporalDecoder)
+
+
+def test_load_vae_without_config_explains_mismatch(parity_dir, tmp_path):
+    import shutil
+
+    from svfr_model.model_files import load_vae
+
+    src = parity_dir / "models" / SVD_DIRNAME / "vae" / "diffusion_pytorch_model.fp16.safetensors"
+    _touch(tmp_path, "unet.pth", "id_linear.pth")
+    (tmp_path / "vae").mkdir()
+    shutil.copy(src, tmp_path / "vae" / src.name)  # tiny weights, no config -> SVD-xt config assumed
+    mf = find_model_files(tmp_path, require_arcface=False)
+    assert mf.vae_config is None
+    with pytest.raises(WeightsError, match="no config.json"):
+        load_vae(mf)
