@@ -2,6 +2,7 @@
 
     python -m svfr_model convert face_restoration/unet.pth [unet.safetensors]
     python -m svfr_model convert --all models/            # every SVFR .pth of the official or flat layout
+    python -m svfr_model convert --extract-vae svd_xt.safetensors models/stable-video-diffusion-img2vid-xt/vae
 
 The ``.pth`` is read with ``torch.load(weights_only=True)`` only: a file that carries code is refused.
 The output holds the same tensors (same dtype, bit-identical); loaders prefer it over the ``.pth``.
@@ -89,7 +90,44 @@ def convert_all(root: str | Path, overwrite: bool = False) -> list[Path]:
     return done
 
 
+def extract_vae(single_file: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write the VAE of a single-file SVD checkpoint as a diffusers folder (config.json +
+    diffusion_pytorch_model.safetensors), tensors in the file's dtype, names converted."""
+    import json
+
+    from diffusers import AutoencoderKLTemporalDecoder
+    from safetensors.torch import save_file
+
+    from ..svd_single_file import _open_source, _check_temporal, _vae_prefix, convert_vae_state_dict, infer_vae_config
+
+    single_file, out_dir = Path(single_file), Path(out_dir)
+    if not single_file.is_file():
+        raise WeightsError(f"SVD single-file checkpoint not found: {single_file}")
+    weights = out_dir / "diffusion_pytorch_model.safetensors"
+    if weights.exists() and not overwrite:
+        raise InputError(f"{weights} already exists; pass --overwrite to replace it")
+    keys, get, shapes = _open_source(single_file)
+    _vae_prefix(keys, single_file)
+    _check_temporal(keys, single_file)
+    cfg = infer_vae_config(shapes)
+    with torch.device("meta"):
+        expected = AutoencoderKLTemporalDecoder.from_config(cfg).state_dict()
+    sd = convert_vae_state_dict(keys, get, expected, len(cfg["block_out_channels"]), single_file)
+    dtype = next(v.dtype for k, v in sd.items() if not k.startswith("quant_conv."))
+    sd = _detach_shared({k: v.to(dtype) for k, v in sd.items()})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(weights), metadata={"format": "pt", "source": single_file.name,
+                                          "converted_by": "svfr_model convert --extract-vae"})
+    config = {"_class_name": "AutoencoderKLTemporalDecoder", **cfg}
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return weights
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.extract_vae:
+        src, dst = args.extract_vae
+        print(f"wrote {extract_vae(src, dst, overwrite=args.overwrite)}")
+        return 0
     if args.all:
         if args.input or args.output:
             raise InputError("give either --all DIR or INPUT [OUTPUT], not both")
@@ -108,6 +146,8 @@ def register(subparsers) -> None:
     p.add_argument("input", nargs="?", help="a .pth/.pt/.bin state dict")
     p.add_argument("output", nargs="?", help="output .safetensors (default: beside the input)")
     p.add_argument("--all", metavar="DIR", help="convert unet/id_linear/insightface_glint360k .pth under DIR")
+    p.add_argument("--extract-vae", nargs=2, metavar=("SVD_XT", "OUT_DIR"),
+                   help="write the VAE of ComfyUI's svd_xt*.safetensors as a diffusers vae/ folder")
     p.add_argument("--strip-prefix", metavar="PREFIX", help="remove PREFIX from key names (e.g. 'module.')")
     p.add_argument("--overwrite", action="store_true", help="replace existing .safetensors files")
     p.set_defaults(func=_run)

@@ -89,3 +89,41 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     assert r.returncode == 2
     assert "error: weight file not found" in r.stderr and "Traceback" not in r.stderr
     assert main(["convert", "--all", str(tmp_path)]) == 2
+
+
+def _sibling_module(name):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(f"_h2_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_extract_vae_from_single_file_gives_a_loadable_diffusers_folder(tmp_path):
+    from safetensors.torch import save_file
+
+    from svfr_model.model_files import find_model_files, load_vae
+    from svfr_model.svd_single_file import load_vae_from_single_file
+
+    helpers = _sibling_module("test_svd_single_file")
+    _outputs, _random_vae, _to_original = helpers._outputs, helpers._random_vae, helpers._to_original
+
+    src = _random_vae(seed=11, identity_quant=True)
+    single = tmp_path / "svd_xt.safetensors"
+    save_file({k: v.half() for k, v in _to_original(src, drop_quant=True).items()}
+              | {"model.diffusion_model.x": torch.zeros(1)}, str(single))
+    models = tmp_path / "models"
+    for stem in ("unet", "id_linear"):
+        (models / stem).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.zeros(1)}, models / f"{stem}.pth")
+    assert main(["convert", "--extract-vae", str(single), str(models / "vae")]) == 0
+    mf = find_model_files(models, require_arcface=False)
+    assert mf.vae_format == "diffusers" and mf.vae_config == models / "vae" / "config.json"
+    folder_vae = load_vae(mf)
+    direct = load_vae_from_single_file(single)
+    assert load_file(str(mf.vae_weights))["decoder.conv_in.weight"].dtype == torch.float16
+    for a, b in zip(_outputs(folder_vae), _outputs(direct)):
+        assert torch.equal(a, b)
+    assert main(["convert", "--extract-vae", str(single), str(models / "vae")]) == 2  # exists: refuse
