@@ -119,6 +119,12 @@ def warp_to_template(image_rgb_uint8, landmarks, template, size: int) -> tuple[n
     lm = _as_points(landmarks, "landmarks")
     if lm.shape != (5, 2):
         raise InputError(f"landmarks must be 5 (x, y) points in ArcFace order, got shape {lm.shape}")
+    h, w = img.shape[:2]
+    # a detector may put a point slightly off the frame for a face at the border; far off means wrong coordinates
+    mx, my = 0.25 * w, 0.25 * h
+    if (lm[:, 0] < -mx).any() or (lm[:, 0] > w + mx).any() or (lm[:, 1] < -my).any() or (lm[:, 1] > h + my).any():
+        raise InputError(f"landmarks {np.round(lm, 1).tolist()} lie outside the {w}x{h} image; they must be pixel "
+                         "(x, y) coordinates of this image (not normalised, not of another frame size)")
     M = estimate_similarity(lm, template)
     warped = cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_CUBIC)
     return warped, M

@@ -156,6 +156,10 @@ def test_align_rejects_bad_inputs():
         align_for_arcface(img[..., 0], SVFR_TEMPLATE_256 / 4)
     with pytest.raises(InputError, match="5"):
         align_for_arcface(img, SVFR_TEMPLATE_256[:4] / 4)
+    with pytest.raises(InputError, match="outside the 64x64 image"):
+        align_for_arcface(img, SVFR_TEMPLATE_256)  # 256-space points on a 64 image
+    with pytest.raises(InputError, match="outside"):
+        align_for_arcface(img, SVFR_TEMPLATE_256 / 4 - 40)
 
 
 def test_real_aligned_face_known_geometry():
