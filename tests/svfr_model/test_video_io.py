@@ -132,3 +132,25 @@ def test_clear_errors(tmp_path):
     with pytest.raises(InputError, match=r"\(N, H, W, 3\)"):
         write_video(tmp_path / "x.mp4", np.zeros((2, 16), np.uint8), 25)
     assert not list(tmp_path.glob("*.partial*"))  # no half-written files left behind
+
+
+def test_streaming_writer_chunks_and_iter_video(tmp_path, carphone_video):
+    from svfr_model.video_io import VideoWriter, iter_video, probe_video
+
+    frames = carphone_video.frames[:25]
+    with VideoWriter(tmp_path / "s.mkv", carphone_video.fps, lossless=True) as w:
+        for a in range(0, 25, 10):  # chunks of 10, 10, 5
+            w.write(frames[a:a + 10])
+        with pytest.raises(InputError, match="all frames of a video must have the same size"):
+            w.write(frames[:1, :100])
+    chunks = list(iter_video(tmp_path / "s.mkv", chunk=7))
+    assert [len(c) for c in chunks] == [7, 7, 7, 4]
+    assert np.array_equal(np.concatenate(chunks), frames)
+    n, fps, hw = probe_video(tmp_path / "s.mkv")
+    assert fps == Fraction(30000, 1001) and hw == (144, 176)
+    # a writer that fails mid-way leaves no file behind
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "f.mp4", 25) as w:
+            w.write(frames[:3])
+            raise RuntimeError("boom")
+    assert not list(tmp_path.glob("f*"))
