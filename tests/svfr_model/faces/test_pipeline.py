@@ -72,13 +72,34 @@ def test_tracked_crop_centre_jitters_less_than_raw_boxes(carphone_u8, detector):
     j_raw, j_tracked = _jitter(raw_c, raw_s), _jitter(crop_c, raw_s)
     print(f"carphone crop-centre jitter: raw boxes {j_raw:.4f}, tracked {j_tracked:.4f} face sizes/frame^2")
     assert j_tracked < 0.5 * j_raw, (j_raw, j_tracked)
-    # ... without lagging: the smoothed centre stays within 5 % of a face of the raw trajectory on average
-    lag = np.mean(np.linalg.norm(np.asarray(crop_c) - np.asarray(raw_c), axis=1)) / np.mean(raw_s)
-    assert lag < 0.08, lag
+    # ... without lagging: against the unsmoothed per-frame framing, the best time shift is 0 and the
+    # smoothed centre stays within 3 % of a face on average
+    unsmoothed = _centres(crop_faces(x, detector, smoothing=0).record.tracks[0].transforms)
+    sm = np.asarray(crop_c)
+    err = {d: np.mean(np.linalg.norm(sm[10:-10] - unsmoothed[10 + d:len(sm) - 10 + d], axis=1)) for d in range(-4, 5)}
+    assert min(err, key=err.get) == 0, err
+    assert err[0] / np.mean(raw_s) < 0.03, err[0]
     # framed like the official crop: the landmarks' fitted scale matches the calibrated target (+-10 %)
     eye = np.linalg.norm(tr.landmarks[:, 1] - tr.landmarks[:, 0], axis=1).mean()
     t = target_landmarks(512)
     assert eye == pytest.approx(np.linalg.norm(t[1] - t[0]), rel=0.1)
+
+
+@pytest.mark.parametrize("clip", ["lq1.mp4", "lq3.mp4"])
+def test_tracked_jitter_lower_on_demo_clips(demo_dir, detector, clip):
+    from svfr_model.video_io import read_video
+
+    frames = read_video(demo_dir / clip).frames
+    tr = crop_faces(frames, detector).record.tracks[0]
+    assert len(tr.frame_indices) == len(frames)
+    raw_c, raw_s = [], []
+    for f in frames:
+        b = detector.detect(f, max_side=640).boxes[0]
+        raw_c.append(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2))
+        raw_s.append(b[2] - b[0])
+    j_raw, j_tracked = _jitter(raw_c, raw_s), _jitter(_centres(tr.transforms), raw_s)
+    print(f"{clip} crop-centre jitter: raw boxes {j_raw:.4f}, tracked {j_tracked:.4f}")
+    assert j_tracked < 0.5 * j_raw, (j_raw, j_tracked)
 
 
 def test_face_less_frames_are_untouched_and_short_gaps_interpolated(carphone_u8, detector):
