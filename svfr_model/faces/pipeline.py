@@ -133,6 +133,14 @@ class FrameSource:
             f = f[..., :3]
         return np.ascontiguousarray(f)
 
+    def float_rgb_into(self, i: int, dst: np.ndarray) -> None:
+        """Like :meth:`float_rgb`, written into ``dst`` (H, W, 3) float32 without temporaries."""
+        f = self.native_rgb(i)
+        if f.dtype == np.uint8:
+            np.divide(f, np.float32(255.0), out=dst)
+        else:
+            np.clip(f, 0.0, 1.0, out=dst)
+
     def native_rgb(self, i: int) -> np.ndarray:
         """uint8 or float32 (H, W, 3), without copying when the frame already is that."""
         f = self.arr[i]
@@ -502,7 +510,8 @@ def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DE
     out_mask = np.zeros((src.n, src.h, src.w), np.float32) if return_mask else None
     by_frame = _frame_index(record)
     for f in range(src.n):
-        frame = src.float_rgb(f)
+        frame = out[f]
+        src.float_rgb_into(f, frame)
         for ti, k in by_frame.get(f, ()):
             crop = np.ascontiguousarray(arrs[ti][k], dtype=np.float32)
             s = crop.shape[0]
@@ -514,7 +523,6 @@ def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DE
                 original = crop_frame(frame, M, s, record.mode)
                 crop = match_color(crop, original, color_match, masks[s])
             paste_one(frame, np.clip(crop, 0, 1), M, masks[s], None if out_mask is None else out_mask[f])
-        out[f] = frame
     result = torch.from_numpy(out)
     if return_mask:
         return result, torch.from_numpy(out_mask)

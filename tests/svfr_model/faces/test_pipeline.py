@@ -245,3 +245,20 @@ def test_progress_cancel_and_parameter_errors(carphone_u8, detector):
         crop_faces(torch.zeros((2, 3, 64, 64, 3)), detector)
     with pytest.raises(InputError, match="detector"):
         crop_faces(x, None)
+
+
+def test_chunked_crop_and_paste_equal_whole(carphone_u8, detector):
+    from svfr_model.faces.pipeline import extract_crops, plan_crops, record_slice
+
+    u8 = carphone_u8[:23].copy()
+    u8[8:11] = 0  # a short gap inside a chunk boundary region
+    whole = crop_faces(u8, detector)
+    rec = plan_crops(u8, detector)
+    parts = [extract_crops(u8[a:a + 7], rec, a, a + 7, offset=a)[0] for a in range(0, 23, 7)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole.crops[0].numpy())
+    grey = whole.crops[0] * 0.5
+    full = paste_faces(u8, [grey], rec).numpy()
+    for a in range(0, 23, 7):
+        sub, sl = record_slice(rec, a, a + 7)
+        got = paste_faces(u8[a:a + 7], [grey[sl[0]]], sub).numpy()
+        np.testing.assert_array_equal(got, full[a:a + 7])
