@@ -195,7 +195,7 @@ class ProgressOverTracks:
     """One comfy.utils.ProgressBar over several engine runs (one per face track).
 
     The engine reports (done, total) per run; later tracks are estimated from frame counts until they
-    start, so the bar grows monotonically and ends exactly at the sum of the real totals.
+    start, so the bar ends exactly at the sum of the real totals.
     """
 
     def __init__(self, track_frames: list[int]):
@@ -204,23 +204,22 @@ class ProgressOverTracks:
         self.track_frames = [max(1, int(n)) for n in track_frames] or [1]
         self.track = 0
         self.offset = 0  # sum of finished tracks' totals
+        self.current_total = 0
+        self.value, self.total = 0, 1
         self.bar = comfy.utils.ProgressBar(1)
-        self.last = (0, 1)
 
     def start_track(self, k: int) -> None:
-        self.track = k
+        self.track, self.current_total = k, 0
 
-    def finish_track(self, total: int) -> None:
-        self.offset += int(total)
+    def finish_track(self) -> None:
+        self.offset += self.current_total
 
     def callback(self, done: int, total: int, preview: Any = None) -> None:
+        self.current_total = int(total)
         later = sum(self.track_frames[self.track + 1:])
-        est_later = int(round(total * later / self.track_frames[self.track]))
-        value, grand = self.offset + int(done), self.offset + int(total) + est_later
-        self.last = (value, grand)
-        self.bar.update_absolute(value, grand, _preview_tuple(preview))
-
-
+        estimate_later = int(round(total * later / self.track_frames[self.track]))
+        self.value, self.total = self.offset + int(done), self.offset + int(total) + estimate_later
+        self.bar.update_absolute(self.value, self.total, _preview_tuple(preview))
 
 
 def progress_callback() -> Callable[[int, int], None]:

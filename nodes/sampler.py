@@ -1,26 +1,14 @@
 """SVFRSampler: the two-pass self-referred refinement over face crops, inside ComfyUI's model management."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from comfy_api.latest import io
 
 from . import host
-from .types import CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, to_output
-
-
-def track_lengths(faces, n_crops: int) -> list[int]:
-    """Frames per face track, in the order the crops are concatenated (one track without a record)."""
-    from svfr_model.errors import InputError
-
-    if faces is None:
-        return [n_crops]
-    lengths = [int(n) for n in faces.track_lengths()]
-    if sum(lengths) != n_crops:
-        raise InputError(
-            f"input 'crops' has {n_crops} frames but 'faces' describes {sum(lengths)} "
-            f"({len(lengths)} tracks): connect the crops and the faces output of the same SVFR Face Crop."
-        )
-    return lengths
+from .types import (CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, mask_to_batch,
+                    to_output, track_lengths)
 
 
 def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: str):
@@ -114,11 +102,17 @@ class SVFRSampler(io.ComfyNode):
     def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
                 guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
                 decode_chunk: int, mask=None, reference=None, faces=None) -> io.NodeOutput:
+        from svfr_model.errors import NoFaceError
         from svfr_model.pipeline import restore_video
 
         frames = image_to_frames(crops, "crops")
+        n_total, size = int(frames.shape[0]), int(frames.shape[1])
+        lengths = track_lengths(faces, n_total, "crops") if faces is not None else [n_total]
+        if n_total == 0:  # a clip without faces passed through by SVFR Face Crop: nothing to restore
+            empty = torch.zeros((0, size, int(frames.shape[2]), 3))
+            return io.NodeOutput(to_output(empty), to_output(empty))
         ref_frames = image_to_frames(reference, "reference") if reference is not None else None
-        lengths = track_lengths(faces, frames.shape[0])
+        masks = mask_to_batch(mask, "mask") if mask is not None else None
         tasks = [int(round(float(b))) for b in task]
 
         host.load_for_inference(model)
@@ -126,19 +120,44 @@ class SVFRSampler(io.ComfyNode):
         restored, references, start = [], [], 0
         for k, n in enumerate(lengths):
             progress.start_track(k)
-            result = restore_video(
-                model.models, frames[start:start + n], tasks=tasks,
-                mask=_pick(mask, start, n, frames.shape[0], "mask"),
-                reference=_reference_for(ref_frames, k, len(lengths)),
+            ref = _reference_for(ref_frames, k, len(lengths))
+            run = functools.partial(
+                restore_video, model.models, frames[start:start + n], tasks=tasks,
+                mask=_pick(masks, start, n, n_total, "mask"), reference=ref,
                 seed=seed, steps=steps, pass1_steps=pass1_steps,
                 guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
                 noise_aug=noise_aug, i2i_strength=i2i_strength, decode_chunk=decode_chunk,
                 dtype=model.dtype, device=model.device,
                 progress=progress.callback, cancel=host.cancel_check,
             )
-            progress.finish_track(progress.last[1] - progress.offset if progress.last else 0)
-            restored.append(torch.as_tensor(result.frames).float().cpu())
-            references.append(torch.as_tensor(result.reference).float().cpu().reshape(1, *result.frames.shape[1:]))
+            landmarks = _pass1_landmarks(faces, k, n, window, size)
+            if ref is None:
+                result = run(reference_landmarks=landmarks)
+            else:
+                try:  # a given reference: find its face (it may be a photo framed differently)
+                    result = run(reference_landmarks=None)
+                except NoFaceError:
+                    if landmarks is None:
+                        raise
+                    # e.g. a first sampler's still-degraded reference: it is aligned like the crops
+                    # (raised before any denoising, so the retry costs nothing)
+                    result = run(reference_landmarks=landmarks)
+            progress.finish_track()
+            restored.append(result.frames)
+            references.append(result.reference[None])
             start += n
         host.release_cache()
         return io.NodeOutput(to_output(torch.cat(restored)), to_output(torch.cat(references)))
+
+
+def _pass1_landmarks(faces, k: int, n: int, window: int, size: int):
+    """Landmarks of the pass-1 reference frame (the last of the first window), from the crop record.
+
+    The crops are aligned, so the face in the restored frame sits where the record says: no detection
+    on the restored frame is needed (it could fail on a still noisy face). Without a record the
+    engine detects the face itself.
+    """
+    if faces is None:
+        return None
+    landmarks = faces.tracks[k].landmarks[min(window, n) - 1]
+    return landmarks * (size / float(faces.size))

@@ -1,0 +1,162 @@
+"""SVFRSampler on the tiny models: equals a direct restore_video call, progress, interrupt, SRR chaining, tracks.
+
+Runs are few and tiny (3 crops of 64x64, 1 step per pass): the machine's CPU is shared.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from testdata import astronaut
+
+pytestmark = pytest.mark.comfy
+SIZE = 64  # the tiny parity UNet runs at 64x64 crops
+ARGS = dict(seed=5, steps=1, pass1_steps=1, guidance_min=1.5, guidance_max=2.5, window=2, overlap=1,
+            noise_aug=0.0, i2i_strength=1.0, decode_chunk=2)
+TASK = torch.tensor([1.0, 0.0, 0.0])
+
+
+def _hook(calls):
+    return lambda value, total, preview, node_id=None: calls.append((value, total, preview))
+
+
+@pytest.fixture(scope="module")
+def crops_and_record(node_classes):
+    face = astronaut()[:400, 40:440].astype(np.float32) / 255.0
+    frames = np.full((3, 400, 560, 3), 0.3, np.float32)
+    for i in range(3):
+        frames[i, :, 60 + 4 * i:460 + 4 * i] = face
+    det = node_classes["SVFRFaceDetectorLoader"].execute(detector="retinaface (embedded)").result[0]
+    crops, record, _ = node_classes["SVFRFaceCrop"].execute(
+        images=torch.from_numpy(frames), detector=det, mode="tracked", faces="largest", index=0,
+        crop_size=SIZE, if_no_face="error").result
+    return crops, record
+
+
+def _direct(handle, crops, record, **extra):
+    """The engine called directly with the node's arguments (reference landmarks from the record)."""
+    from svfr_model.pipeline import restore_video
+
+    seen = []
+    # the tiny random model's reference holds no detectable face: the node falls back to the record's
+    # landmarks of the pass-1 reference frame, as used here
+    lm = record.tracks[0].landmarks[min(ARGS["window"], len(crops)) - 1]
+    result = restore_video(handle.models, crops, tasks=[1, 0, 0], reference_landmarks=lm,
+                           dtype=handle.dtype, device=handle.device,
+                           progress=lambda d, t, p: seen.append((d, t)), **ARGS, **extra)
+    return result, seen
+
+
+@pytest.fixture(scope="module")
+def base_run(comfy, node_classes, svfr_handle, crops_and_record):
+    import comfy.utils
+
+    crops, record = crops_and_record
+    calls = []
+    saved = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(_hook(calls))
+    try:
+        out = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, faces=record, **ARGS)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(saved)
+    direct, seen = _direct(svfr_handle, crops, record)
+    return out.result, calls, direct, seen
+
+
+def test_node_equals_direct_engine_call(base_run, crops_and_record):
+    crops, _ = crops_and_record
+    (restored, reference), _, direct, _ = base_run
+    assert restored.shape == crops.shape and reference.shape == (1, SIZE, SIZE, 3)
+    assert torch.equal(restored, direct.frames) and torch.equal(reference[0], direct.reference)
+    assert (restored - crops).abs().mean() > 0.01  # the model did something
+
+
+def test_progress_covers_every_call_of_both_passes_with_previews(base_run):
+    _, calls, _, seen = base_run
+    values = [(v, t) for v, t, _ in calls]
+    total = seen[-1][1]
+    assert values[-1] == (total, total) and len(values) == len(seen) == total
+    assert [v for v, _ in values] == list(range(1, total + 1))
+    previews = [p for _, _, p in calls if p is not None]
+    assert previews and previews[0][0] == "JPEG" and previews[0][1].size == (SIZE, SIZE)
+
+
+def test_interrupt_stops_mid_run_and_the_next_run_works(comfy, node_classes, svfr_handle, crops_and_record,
+                                                        base_run):
+    mm = comfy
+    import comfy.utils
+
+    crops, record = crops_and_record
+    ticks = []
+
+    def interrupt_at_third(value, total, preview, node_id=None):
+        ticks.append(value)
+        if value == 3:
+            mm.interrupt_current_processing(True)
+
+    saved = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(interrupt_at_third)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, faces=record, **ARGS)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(saved)
+    assert ticks[-1] == 3 < base_run[3][-1][1]  # stopped right after the third tick, before the end
+    assert not mm.processing_interrupted()  # the flag was consumed: the next prompt can run
+    again = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, faces=record, **ARGS)
+    assert torch.equal(again.result[0], base_run[2].frames)
+
+
+def test_explicit_reference_skips_pass_one(comfy, node_classes, svfr_handle, crops_and_record, base_run):
+    """SRR chaining: a first sampler's reference output drives a second sampler (pass 1 skipped)."""
+    import comfy.utils
+
+    crops, record = crops_and_record
+    ref = base_run[0][1]
+    calls = []
+    saved = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(_hook(calls))
+    try:
+        restored, ref_used = node_classes["SVFRSampler"].execute(
+            model=svfr_handle, crops=crops, task=TASK, faces=record, reference=ref, **ARGS).result
+    finally:
+        comfy.utils.set_progress_bar_global_hook(saved)
+    # the engine uses the reference as 8-bit pixels, as the official code does
+    assert torch.allclose(ref_used, (ref * 255).round() / 255, atol=1e-6)
+    direct, seen = _direct(svfr_handle, crops, record, reference=ref[0])
+    assert torch.equal(restored, direct.frames)
+    assert calls[-1][1] == seen[-1][1] < base_run[3][-1][1]  # fewer calls: no pass 1
+
+
+def test_each_face_track_is_restored_on_its_own(node_classes, svfr_handle, crops_and_record, base_run):
+    crops, record = crops_and_record
+    two = copy.deepcopy(record)
+    two.tracks = [record.tracks[0], copy.deepcopy(record.tracks[0])]
+    both, refs = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=torch.cat([crops, crops]),
+                                                     task=TASK, faces=two, **ARGS).result
+    n = crops.shape[0]
+    single, ref1 = base_run[0]
+    assert torch.equal(both[:n], single) and torch.equal(both[n:], single)
+    assert refs.shape[0] == 2 and torch.equal(refs[1], ref1[0])
+
+
+def test_crops_not_matching_the_record_are_refused(node_classes, svfr_handle, crops_and_record):
+    from svfr_model.errors import InputError
+
+    crops, record = crops_and_record
+    with pytest.raises(InputError, match="same SVFR Face Crop"):
+        node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops[:2], task=TASK, faces=record, **ARGS)
+
+
+def test_no_crops_pass_through_empty(node_classes, svfr_handle):
+    empty = torch.zeros((0, SIZE, SIZE, 3))
+    restored, ref = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=empty, task=TASK, **ARGS).result
+    assert restored.shape == (0, SIZE, SIZE, 3) and ref.shape[0] == 0
+
+
+def test_validation_refuses_overlap_not_below_window(node_classes):
+    msg = node_classes["SVFRSampler"].validate_inputs(window=4, overlap=4)
+    assert isinstance(msg, str) and "overlap" in msg
