@@ -86,4 +86,4 @@ def _convert_comfy_vae(vae):
     first_stage = getattr(vae, "first_stage_model", None)
     if first_stage is None:
         raise WeightsError("input 'vae' is not a ComfyUI VAE object (it has no first_stage_model)")
-    return svd_single_file.vae_from_state_dict(first_stage.state_dict())
+    return svd_single_file.vae_from_state_dict(first_stage.state_dict(), source="input 'vae' (ComfyUI VAE)")

@@ -60,3 +60,34 @@ def test_unknown_folder_is_a_clear_error(node_classes, svfr_models_dir, test_mod
     svfr_models_dir(test_models_svfr)
     with pytest.raises(WeightsError, match="not found in any svfr model folder"):
         node_classes["SVFRModelLoader"].execute(model_folder="no_such_folder", precision="fp32")
+
+
+class _ComfyVAELike:
+    """Stands in for comfy.sd.VAE: the node only reads first_stage_model.state_dict() (original SVD names)."""
+
+    def __init__(self, state_dict):
+        self.first_stage_model = torch.nn.Module()
+        self.first_stage_model.state_dict = lambda: state_dict
+
+
+def test_vae_input_replaces_the_folder_vae_exactly(node_classes, svfr_models_dir, test_models_svfr, svfr_handle):
+    from svfr_model.svd_single_file import key_mapping
+
+    diffusers_sd = svfr_handle.models.vae.state_dict()
+    names = key_mapping(diffusers_sd, len(svfr_handle.models.vae.config.block_out_channels))
+    original = {names[k]: v.clone() for k, v in diffusers_sd.items()}
+    svfr_models_dir(test_models_svfr)
+    handle = node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32",
+                                                     vae=_ComfyVAELike(original)).result[0]
+    got = handle.models.vae.state_dict()
+    assert set(got) == set(diffusers_sd)
+    assert all(torch.equal(got[k], diffusers_sd[k]) for k in got)
+    assert handle.patchers[1].model.inner is handle.models.vae
+
+
+def test_vae_input_that_is_not_a_vae_is_refused(node_classes, svfr_models_dir, test_models_svfr):
+    from svfr_model.errors import WeightsError
+
+    svfr_models_dir(test_models_svfr)
+    with pytest.raises(WeightsError, match="input 'vae'"):
+        node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32", vae=object())
