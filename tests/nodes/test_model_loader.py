@@ -37,7 +37,7 @@ def test_comfy_loads_them_for_inference(comfy, pack, svfr_handle):
     assert svfr_handle.device == comfy.get_torch_device()
 
 
-def test_auto_precision_is_comfys_choice(comfy, pack):
+def test_auto_precision_is_comfys_choice(comfy, pack, node_classes):
     assert pack.nodes.host.pick_dtype("auto") == "fp32"  # CPU: model management picks fp32
     assert pack.nodes.host.pick_dtype("bf16") == "bf16"
 

@@ -1,17 +1,7 @@
 // SVFR Task node: show the active task combination ("BFR + colorization") on the node itself, live,
 // and flag the invalid empty selection before the prompt is queued.
 import { app } from "../../scripts/app.js";
-
-const TASKS = [
-  ["bfr", "BFR"],
-  ["colorization", "colorization"],
-  ["inpainting", "inpainting"],
-];
-
-export function svfrTaskLabel(values) {
-  const on = TASKS.filter(([name]) => values[name]).map(([, label]) => label);
-  return on.length ? on.join(" + ") : "no task selected";
-}
+import { svfrTaskLabel, svfrTaskValid } from "./svfr_task_label.js";
 
 function widgetValues(node) {
   const values = {};
@@ -28,7 +18,7 @@ app.registerExtension({
       onDrawForeground?.apply(this, arguments);
       if (this.flags?.collapsed) return;
       const values = widgetValues(this);
-      const valid = TASKS.some(([name]) => values[name]);
+      const valid = svfrTaskValid(values);
       const text = svfrTaskLabel(values);
       ctx.save();
       ctx.font = "12px sans-serif";
