@@ -1,0 +1,328 @@
+"""Public API: ``restore_video`` = SVFR's two-pass self-referred refinement (infer.py), memory-bounded.
+
+Pass 1 restores the first min(window, N) frames with no identity and no reference; its last frame becomes
+the reference (VAE latent in channels 8-11, ArcFace tokens in cross-attention); pass 2 restores every frame.
+A user ``reference`` image or ``id_tokens`` replace what pass 1 would provide (pass 1 is then skipped).
+
+Frames in and out use ComfyUI's IMAGE layout: float (N, H, W, 3) in 0..1. Preprocessing follows infer.py:
+uint8 quantisation, PIL-style luma for the colorization bit, mask pixels painted white for the inpainting bit,
+then ``(u8 / 255 - 0.5) / 0.5``. It happens chunk by chunk, so only the caller's frame buffers and the
+output scale with the video length.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from .errors import Cancelled, InputError, NoFaceError, WeightsError
+from .models import SVFRModels, resolve_dtype
+from .sampler import PassConfig, count_unet_calls, run_pass
+from .scheduler import make_schedule
+from .tasks import COLORIZATION, INPAINTING, parse_tasks
+from .vae import ENCODE_CHUNK
+
+MODEL_SIZE = 512  # the resolution SVFR was trained at
+
+
+@dataclass
+class RestoreResult:
+    frames: torch.Tensor        # (N, H, W, 3) float32 in 0..1
+    reference: torch.Tensor     # (H, W, 3) float32 in 0..1: the reference frame used
+    id_tokens: torch.Tensor     # (49, 1024) float32: identity tokens used in pass 2
+
+
+# ---------------------------------------------------------------- input checks and preprocessing
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    raise InputError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
+
+
+def check_frames(frames, name: str = "frames") -> torch.Tensor:
+    """Validate (N, H, W, 3) float in 0..1 (uint8 also accepted) and return it on the CPU."""
+    x = _as_tensor(frames, name)
+    if x.ndim == 3 and x.shape[-1] in (3,) and name == "reference":
+        x = x.unsqueeze(0)
+    if x.ndim != 4:
+        raise InputError(f"{name} must have shape (N, H, W, 3) (ComfyUI IMAGE layout), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise InputError(f"{name} is empty (0 frames): give at least one frame")
+    if x.shape[-1] != 3:
+        raise InputError(f"{name} must have 3 colour channels (RGB) in the last axis, got {x.shape[-1]} "
+                         f"(shape {tuple(x.shape)}); convert grayscale/RGBA images to RGB first")
+    h, w = int(x.shape[1]), int(x.shape[2])
+    if h % 8 or w % 8:
+        raise InputError(
+            f"{name} are {w}x{h}; width and height must be multiples of 8 (the VAE downsamples by 8). "
+            f"Resize or crop the frames, e.g. to 512x512 (SVFR's training size), or use the face crop step.")
+    if x.dtype == torch.uint8:
+        return x.cpu()
+    if not torch.is_floating_point(x):
+        raise InputError(f"{name} must be float in 0..1 or uint8, got dtype {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise InputError(f"{name} contain NaN or inf values; fix the upstream node that produced them")
+    return x.cpu()
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float 0..1 -> uint8 by rounding (exact for images that came from uint8); uint8 passes through."""
+    if x.dtype == torch.uint8:
+        return x
+    return (x.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def pil_gray_rgb(u8: torch.Tensor) -> torch.Tensor:
+    """PIL ``convert("L").convert("RGB")``: L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16."""
+    c = u8.to(torch.int64)
+    lum = (c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471 + 0x8000) >> 16
+    return lum.to(torch.uint8).unsqueeze(-1).expand(*lum.shape, 3).contiguous()
+
+
+def check_mask(mask, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """(H, W) or (N, H, W) (also (N, H, W, 1)) float 0..1 -> bool paint mask; >= 0.5 means paint white."""
+    m = _as_tensor(mask, "mask")
+    if m.ndim == 4 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.ndim == 2:
+        m = m.unsqueeze(0)
+    if m.ndim != 3:
+        raise InputError(f"mask must be (H, W) or (N, H, W), got shape {tuple(m.shape)}")
+    if tuple(m.shape[1:]) != (height, width):
+        raise InputError(f"mask is {m.shape[2]}x{m.shape[1]} but the frames are {width}x{height}: the mask must "
+                         f"be in the same (crop) coordinates and size as the frames")
+    if m.shape[0] not in (1, num_frames):
+        raise InputError(f"mask has {m.shape[0]} frames but the video has {num_frames}: give one mask for all "
+                         f"frames or exactly one per frame")
+    if m.dtype == torch.uint8:
+        return (m >= 128).cpu()
+    if not bool(torch.isfinite(m.float()).all()):
+        raise InputError("mask contains NaN or inf values")
+    return (m.float() >= 0.5).cpu()
+
+
+class LQFrames:
+    """Preprocessed LQ frames on demand: ``lq(start, stop)`` -> (n, 3, H, W) float32 in [-1, 1]."""
+
+    def __init__(self, frames: torch.Tensor, bits, mask: Optional[torch.Tensor]):
+        self.frames, self.bits, self.mask = frames, bits, mask
+
+    def u8(self, start: int, stop: int) -> torch.Tensor:
+        u8 = to_uint8(self.frames[start:stop])
+        if self.bits[COLORIZATION]:
+            u8 = pil_gray_rgb(u8)
+        if self.bits[INPAINTING] and self.mask is not None:
+            m = self.mask if self.mask.shape[0] == 1 else self.mask[start:stop]
+            u8 = u8.clone()
+            u8[m.expand(u8.shape[0], -1, -1)] = 255
+        return u8
+
+    def __call__(self, start: int, stop: int) -> torch.Tensor:
+        return u8_to_model(self.u8(start, stop))
+
+
+def u8_to_model(u8: torch.Tensor) -> torch.Tensor:
+    """(n, H, W, 3) uint8 -> (n, 3, H, W) float32 in [-1, 1], as infer.py (division in float64)."""
+    x = (u8.to(torch.float64) / 255.0).to(torch.float32)
+    return ((x - 0.5) / 0.5).permute(0, 3, 1, 2).contiguous()
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < low:
+        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_float(name: str, value, low: float, high: float, low_open: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
+        interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        raise InputError(f"{name} must be in {interval}, got {value!r}")
+    return v
+
+
+def _pass1_overlap(n1: int, overlap: int) -> int:
+    """Official pass 1 uses window = N1 and the same overlap; N1 <= overlap crashes there (range step <= 0).
+    We clamp the overlap to N1 - 1 (N1 = 1: one single-frame window per step), leaving N1 > overlap as is."""
+    return min(overlap, n1 - 1)
+
+
+# ---------------------------------------------------------------- identity
+
+def _largest_face_landmarks(detections) -> Optional[np.ndarray]:
+    if detections is None or len(detections) == 0:
+        return None
+    boxes = np.asarray(detections.boxes, dtype=np.float64)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return np.asarray(detections.landmarks, dtype=np.float64)[int(np.argmax(areas))]
+
+
+def identity_tokens(models: SVFRModels, ref_u8: np.ndarray, *, landmarks=None, detector=None,
+                    crop: str = "official", what: str = "the reference frame") -> torch.Tensor:
+    """ArcFace tokens (49, 1024) of a reference image (H, W, 3) uint8 via H2's IdentityEncoder."""
+    from .identity import IdentityEncoder
+
+    if models.arcface is None:
+        raise WeightsError(
+            f"identity tokens are needed for {what} but ArcFace is not loaded: put insightface_glint360k.pth at "
+            f"{models.arcface_path} (from the SVFR release), or pass id_tokens=... directly")
+    if landmarks is None:
+        if detector is None:
+            from .faces.detect import load_detector
+
+            detector = load_detector("retinaface")
+        landmarks = _largest_face_landmarks(detector.detect(ref_u8))
+        if landmarks is None:
+            raise NoFaceError(
+                f"no face found in {what} ({ref_u8.shape[1]}x{ref_u8.shape[0]}): SVFR needs a face for its identity "
+                "tokens. Pass a reference image with a clear face (reference=...), its 5 landmarks "
+                "(reference_landmarks=...), or id_tokens=...")
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (5, 2) or not np.isfinite(lm).all():
+        raise InputError(f"reference_landmarks must be 5 (x, y) points, shape (5, 2), got {lm.shape}")
+    encoder = IdentityEncoder(models.arcface, models.id_projector)
+    return encoder.tokens_from_image(ref_u8, lm, crop=crop).float().cpu()
+
+
+# ---------------------------------------------------------------- the entry point
+
+def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, reference=None, id_tokens=None,
+                  reference_landmarks=None, detector=None, seed: int = 77, steps: int = 30,
+                  pass1_steps: int = 50, guidance_min: float = 2.0, guidance_max: float = 2.0, window: int = 16,
+                  overlap: int = 3, noise_aug: float = 0.0, i2i_strength: float = 1.0, decode_chunk: int = 16,
+                  dtype=None, device=None, arcface_crop: str = "official",
+                  progress: Optional[Callable[[int, int, Any], None]] = None,
+                  cancel: Optional[Callable[[], Any]] = None,
+                  skip_equal_uncond: bool = True) -> RestoreResult:
+    """Restore a face video with SVFR. See docs/engine.md for every parameter.
+
+    progress(done, total, preview): total = all UNet calls of both passes + decode chunks; preview is None
+    for UNet calls and the last decoded frame (H, W, 3) in 0..1 for decode chunks.
+    cancel(): called before every UNet call and decode chunk; it may raise, or return True to stop
+    (then ``Cancelled`` is raised).
+    """
+    x = check_frames(frames)
+    n, h, w = int(x.shape[0]), int(x.shape[1]), int(x.shape[2])
+    bits = parse_tasks(tasks)
+    seed = _check_int("seed", seed, 0)
+    steps = _check_int("steps", steps, 1)
+    pass1_steps = _check_int("pass1_steps", pass1_steps, 1)
+    window = _check_int("window", window, 1)
+    overlap = _check_int("overlap", overlap, 0)
+    if overlap >= window:
+        raise InputError(f"overlap ({overlap}) must be smaller than window ({window})")
+    decode_chunk = _check_int("decode_chunk", decode_chunk, 1)
+    guidance_min = _check_float("guidance_min", guidance_min, 0.0, 100.0)
+    guidance_max = _check_float("guidance_max", guidance_max, 0.0, 100.0)
+    noise_aug = _check_float("noise_aug", noise_aug, 0.0, 10.0)
+    i2i_strength = _check_float("i2i_strength", i2i_strength, 0.0, 1.0, low_open=True)
+    if arcface_crop not in ("official", "corrected"):
+        raise InputError(f"arcface_crop must be 'official' or 'corrected', got {arcface_crop!r}")
+
+    paint = None
+    if mask is not None:
+        paint = check_mask(mask, n, h, w)
+        if not bits[INPAINTING]:
+            warnings.warn("a mask was given but the inpainting task is off: the mask is ignored", stacklevel=2)
+    elif bits[INPAINTING]:
+        warnings.warn("inpainting task without a mask: nothing is painted (as in the official code); "
+                      "pass mask=... to mark the region to fill", stacklevel=2)
+    if models.unet.config.block_out_channels[0] == 320 and (h, w) != (MODEL_SIZE, MODEL_SIZE):
+        warnings.warn(f"frames are {w}x{h}; SVFR was trained at {MODEL_SIZE}x{MODEL_SIZE} and other sizes may "
+                      "degrade results", stacklevel=2)
+
+    ref_img = None
+    if reference is not None:
+        ref_img = check_frames(reference, "reference")
+        if ref_img.shape[0] != 1 or tuple(ref_img.shape[1:3]) != (h, w):
+            raise InputError(f"reference must be one (H, W, 3) image of the frames' size {w}x{h}, got shape "
+                             f"{tuple(ref_img.shape)}; resize/crop it like the frames")
+    tokens = None
+    if id_tokens is not None:
+        tokens = _as_tensor(id_tokens, "id_tokens").float()
+        if tokens.ndim == 3 and tokens.shape[0] == 1:
+            tokens = tokens[0]
+        if tuple(tokens.shape) != (49, models.unet.config.cross_attention_dim) or not torch.isfinite(tokens).all():
+            raise InputError(f"id_tokens must be finite with shape (49, {models.unet.config.cross_attention_dim}), "
+                             f"got {tuple(tokens.shape)}")
+
+    if device is not None or dtype is not None:
+        models.to(device=device, dtype=resolve_dtype(dtype) if dtype is not None else None)
+
+    lq = LQFrames(x, bits, paint)
+    gen = torch.Generator().manual_seed(seed)
+    run_pass1 = ref_img is None
+    n1 = min(window, n)
+    ov1 = _pass1_overlap(n1, overlap)
+    sched2 = make_schedule(models.scheduler_config, steps, i2i_strength)
+    sched1 = make_schedule(models.scheduler_config, pass1_steps, i2i_strength) if run_pass1 else None
+    total = count_unet_calls(n, window, overlap, sched2.num_steps) + math.ceil(n / decode_chunk)
+    if run_pass1:
+        total += count_unet_calls(n1, n1, ov1, sched1.num_steps) + 1
+    done = 0
+
+    def before() -> None:
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled by the caller")
+
+    def tick(preview=None) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, preview)
+
+    def tick_frames(chunk: torch.Tensor) -> None:
+        tick((chunk[-1].permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1))
+
+    common = dict(guidance_min=guidance_min, guidance_max=guidance_max, noise_aug=noise_aug,
+                  decode_chunk=decode_chunk, skip_uncond_when_equal=skip_equal_uncond)
+
+    if run_pass1:
+        ref_holder: dict[str, torch.Tensor] = {}
+        last = n1 - 1
+
+        def keep_last(start: int, chunk: torch.Tensor) -> None:
+            if start <= last < start + chunk.shape[0]:
+                ref_holder["ref"] = chunk[last - start].clone()
+
+        run_pass(models, lq, n1, task_bits=bits,
+                 config=PassConfig(schedule=sched1, window=n1, overlap=ov1, **common), generator=gen,
+                 sink=keep_last, decode_chunks=[(last // decode_chunk) * decode_chunk],
+                 before_call=before, after_call=lambda _: tick(), after_decode=tick_frames)
+        ref_model = ref_holder["ref"]                     # (3, H, W) float, unclamped (official)
+        ref_u8 = ((ref_model * 0.5 + 0.5).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
+        what = "the pass-1 reference frame"
+    else:
+        ref_u8_t = to_uint8(ref_img[0])
+        ref_model = u8_to_model(ref_u8_t[None])[0]
+        ref_u8 = ref_u8_t.numpy()
+        what = "the reference image"
+    if tokens is None:
+        tokens = identity_tokens(models, ref_u8, landmarks=reference_landmarks, detector=detector,
+                                 crop=arcface_crop, what=what)
+
+    out = torch.empty((n, h, w, 3), dtype=torch.float32)
+
+    def write(start: int, chunk: torch.Tensor) -> None:
+        out[start:start + chunk.shape[0]] = (chunk * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+
+    run_pass(models, lq, n, task_bits=bits, config=PassConfig(schedule=sched2, window=window, overlap=overlap,
+                                                              **common),
+             generator=gen, ref_frame=ref_model, id_tokens=tokens, sink=write,
+             before_call=before, after_call=lambda _: tick(), after_decode=tick_frames)
+    reference_out = (ref_model * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 0).contiguous()
+    return RestoreResult(frames=out, reference=reference_out, id_tokens=tokens)
+
+
+__all__ = ["RestoreResult", "restore_video", "check_frames", "check_mask", "LQFrames", "pil_gray_rgb",
+           "identity_tokens", "ENCODE_CHUNK"]
