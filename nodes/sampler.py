@@ -92,8 +92,13 @@ class SVFRSampler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, window: int = 16, overlap: int = 3, guidance_min: float = 2.0,
-                        guidance_max: float = 2.0, **_) -> bool | str:
+    def validate_inputs(cls, window: int, overlap: int) -> bool | str:
+        # Only these two are named: ComfyUI skips its own min/max checks for inputs a
+        # validate_inputs receives, so they are re-checked here. Linked values arrive as None.
+        if window is None or overlap is None:
+            return True
+        if not 2 <= window <= 64 or not 0 <= overlap <= 63:
+            return f"window must be 2..64 and overlap 0..63 (got window {window}, overlap {overlap})."
         if overlap >= window:
             return f"overlap ({overlap}) must be smaller than window ({window})."
         return True

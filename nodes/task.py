@@ -41,6 +41,8 @@ class SVFRTaskVector(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, bfr: bool, colorization: bool, inpainting: bool) -> bool | str:
+        if None in (bfr, colorization, inpainting):  # linked toggles: checked when the node runs
+            return True
         if not (bfr or colorization or inpainting):
             return "SVFR Task: switch on at least one of bfr, colorization, inpainting."
         return True
