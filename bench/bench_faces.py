@@ -85,7 +85,8 @@ def run_one(size: str, every: int, max_side, n: int, threads: int, paste: bool) 
     t1, c1 = time.perf_counter(), time.process_time()
     res = {"size": size, "every": every, "max_side": max_side, "n": n, "clip": name,
            "crop_fps": n / (t1 - t0), "crop_fps_cpu": n / max(c1 - c0, 1e-9), "tracks": len(crops.record.tracks),
-           "frames_cropped": int(sum(len(t.frame_indices) for t in crops.record.tracks))}
+           "frames_cropped": int(sum(len(t.frame_indices) for t in crops.record.tracks)),
+           "peak_rss_crop_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if paste:
         t2 = time.perf_counter()
         paste_faces(frames, crops.crops, crops.record)
@@ -111,7 +112,8 @@ def main() -> None:
     print(f"face detection + tracking + 512 crop, {args.frames} frames, detector threads {args.threads}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     hdr = f"{'size':6} {'detection':28} {'crop fps':>9} {'per CPU-s':>9}" + (f" {'paste fps':>9}" if args.paste else "") + \
-          f" {'peak RSS MB':>12} {'(frames MB)':>12} {'faces':>6}"
+          f" {'RSS crop MB':>11}" + (f" {'+paste MB':>9}" if args.paste else "") + \
+          f" {'(frames MB)':>11} {'faces':>6}"
     print(hdr)
     print("-" * len(hdr))
     for size in args.sizes.split(","):
@@ -123,7 +125,10 @@ def main() -> None:
             line = f"{size:6} {label:28} {r['crop_fps']:9.1f} {r['crop_fps_cpu']:9.1f}"
             if args.paste:
                 line += f" {r['paste_fps']:9.1f}"
-            line += f" {r['peak_rss_mb']:12.0f} {r['frames_mb']:12.0f} {r['frames_cropped']:6d}"
+            line += f" {r['peak_rss_crop_mb']:11.0f}"
+            if args.paste:
+                line += f" {r['peak_rss_mb']:9.0f}"
+            line += f" {r['frames_mb']:11.0f} {r['frames_cropped']:6d}"
             print(line, flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}; clip: {r['clip']}")
 

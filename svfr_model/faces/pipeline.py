@@ -27,6 +27,9 @@ MODES = ("tracked", "official")
 DEFAULT_SMOOTHING = 2.0  # Gaussian sigma in frames of the zero-lag transform smoothing
 DEFAULT_MIN_FACE = 16  # px, shorter side of the detector box in the original frame
 DEFAULT_MAX_GAP = 12  # frames without a detection that are still interpolated
+MIN_DETECTIONS = 3  # searched frames a face must be found on (fewer if the clip has fewer)
+CUT_JUMP = 0.35  # framing-centre jump between consecutive frames, in face sizes, treated as a cut
+CUT_ZOOM = 1.3  # frame-to-frame scale ratio treated as a cut
 
 
 # ----------------------------------------------------------------------------------------- records
@@ -284,10 +287,15 @@ def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size
     record = FaceCropRecord((src.h, src.w), n, size, mode)
     raw = link_detections(detections, max_gap=gap)
     usable: list[RawTrack] = []
+    # A face must be seen on a few keyframes: single-frame detections are mostly false positives.
+    need = min(MIN_DETECTIONS, len(keyframes))
     for t in raw:
         if t.median_size < min_face:
             record.skipped.append(f"face of {t.median_size:.0f} px (< min_face {min_face:g} px) in frames "
                                   f"{t.frames[0]}-{t.frames[-1]}: too small to restore")
+        elif len(t.frames) < need:
+            record.skipped.append(f"face seen on only {len(t.frames)} searched frame(s) ({t.frames[0]}-"
+                                  f"{t.frames[-1]}; {need} needed): likely a false detection")
         else:
             usable.append(t)
     # Largest first: mean box area weighted by how much of the video the face is in.
@@ -344,13 +352,26 @@ def _tracked_track(t: RawTrack, gap: int, size: int, rotate: bool, smoothing: fl
     frames, mats, lms, interp = [], [], [], []
     for seg_frames, seg_lm, _seg_box, seg_interp in fill_track(t, gap):
         seg_mats = np.stack([framing.fit_transform(_to_index(lm), size, rotate) for lm in seg_lm])
-        seg_mats = framing.smooth_transforms(seg_mats, size, smoothing)
+        # Smooth each shot separately: averaging across a cut would misframe the frames around it.
+        parts = [framing.smooth_transforms(seg_mats[a:b], size, smoothing) for a, b in _shots(seg_mats, size)]
+        seg_mats = np.concatenate(parts)
         frames.append(seg_frames)
         mats.append(seg_mats)
         lms.append(np.stack([_map_landmarks(M, lm) for M, lm in zip(seg_mats, seg_lm)]))
         interp.append(seg_interp)
     return FaceTrack(np.concatenate(frames).astype(np.int64), np.concatenate(mats), np.concatenate(lms),
                      np.concatenate(interp))
+
+
+def _shots(mats: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Index ranges between framing jumps (cuts): centre moves > CUT_JUMP face sizes or zoom > CUT_ZOOM."""
+    p = np.stack([framing.to_params(M, size) for M in mats])
+    face = size / np.exp(p[:, 0]) / 1.8  # the official crop spans 1.8 face-box widths
+    jump = np.linalg.norm(np.diff(p[:, 2:], axis=0), axis=1) / face[1:]
+    zoom = np.abs(np.diff(p[:, 0]))
+    cuts = np.nonzero((jump > CUT_JUMP) | (zoom > np.log(CUT_ZOOM)))[0] + 1
+    bounds = [0, *cuts.tolist(), len(mats)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _official_track(t: RawTrack, box, n: int, size: int, detections) -> FaceTrack:

@@ -262,3 +262,36 @@ def test_chunked_crop_and_paste_equal_whole(carphone_u8, detector):
         sub, sl = record_slice(rec, a, a + 7)
         got = paste_faces(u8[a:a + 7], [grey[sl[0]]], sub).numpy()
         np.testing.assert_array_equal(got, full[a:a + 7])
+
+
+def test_cut_inside_a_track_is_not_smoothed_across(carphone_u8, detector):
+    canvas = np.full((30, 144, 240, 3), 60, np.uint8)
+    canvas[:15, :, :176] = carphone_u8[:15]
+    canvas[15:, :, 22:198] = carphone_u8[15:30]  # hard cut: the face jumps ~0.45 face widths right
+    tr = crop_faces(canvas, detector, smoothing=3.0).record.tracks[0]
+    raw = crop_faces(canvas, detector, smoothing=0).record.tracks[0]
+    assert len(tr.frame_indices) == 30  # one track across the cut
+    face_px = 512 / tr.transforms[:, 0, 0].mean() / 1.8
+    err = np.linalg.norm(_centres(tr.transforms) - _centres(raw.transforms), axis=1) / face_px
+    assert err[13:17].max() < 0.06, err[12:18]  # the frames around the cut keep their own framing
+
+
+def test_single_frame_false_detection_is_skipped_and_reported(carphone_u8, detector):
+    from svfr_model.faces.detect import Detections
+
+    class WithGhost:
+        calls = 0
+
+        def detect(self, image, *, max_side=None, threshold=0.5):
+            d = detector.detect(image, max_side=max_side)
+            WithGhost.calls += 1
+            if WithGhost.calls == 5:  # one frame also "finds" a face in the corner
+                ghost_lm = np.array([[8, 10], [20, 10], [14, 16], [9, 22], [19, 22]], np.float32)
+                d = Detections.from_arrays(np.concatenate([d.boxes, [[2, 2, 28, 30]]]),
+                                           np.concatenate([d.landmarks, ghost_lm[None]]),
+                                           np.concatenate([d.scores, [0.6]]))
+            return d
+
+    crops = crop_faces(carphone_u8[:10], WithGhost(), faces="all")
+    assert len(crops.record.tracks) == 1 and len(crops.record.tracks[0].frame_indices) == 10
+    assert any("only 1 searched frame" in s and "false detection" in s for s in crops.record.skipped)
