@@ -83,38 +83,59 @@ def from_params(p, size: int) -> np.ndarray:
     return np.concatenate([lin, t[:, None]], axis=1)
 
 
-def smooth_series(values, sigma: float) -> np.ndarray:
-    """Zero-lag smoothing of (n, d) values: Gaussian-weighted local linear regression per sample.
-
-    A local line (not a local mean) follows steady motion without lag, also at the clip ends where a
-    plain Gaussian would pull the values toward the interior.
-    """
-    y = np.asarray(values, dtype=np.float64)
+def _local_linear(y: np.ndarray, sigma: float, sample_w: np.ndarray) -> np.ndarray:
+    """Gaussian-weighted local linear fit at every sample; ``sample_w`` (n, d) down-weights samples."""
     n = y.shape[0]
-    if sigma <= 0 or n < 3:
-        return y.copy()
     r = int(np.ceil(3 * sigma))
-    s0 = np.zeros(n)
-    s1 = np.zeros(n)
-    s2 = np.zeros(n)
+    s0 = np.zeros_like(y)
+    s1 = np.zeros_like(y)
+    s2 = np.zeros_like(y)
     t0 = np.zeros_like(y)
     t1 = np.zeros_like(y)
     idx = np.arange(n)
     for d in range(-r, r + 1):
         j = idx + d
         ok = (j >= 0) & (j < n)
-        w = np.exp(-0.5 * (d / sigma) ** 2) * ok
-        yj = y[np.clip(j, 0, n - 1)]
+        jc = np.clip(j, 0, n - 1)
+        w = (np.exp(-0.5 * (d / sigma) ** 2) * ok)[:, None] * sample_w[jc]
+        yj = y[jc]
         s0 += w
         s1 += w * d
         s2 += w * d * d
-        t0 += w[:, None] * yj
-        t1 += (w * d)[:, None] * yj
+        t0 += w * yj
+        t1 += w * d * yj
     den = s0 * s2 - s1 * s1
-    den_ok = np.abs(den) > 1e-12
-    a = np.where(den_ok[:, None], (s2[:, None] * t0 - s1[:, None] * t1) / np.where(den_ok, den, 1.0)[:, None],
-                 t0 / s0[:, None])
-    return a
+    den_ok = np.abs(den) > 1e-9 * np.maximum(s0, 1e-12) ** 2
+    line = (s2 * t0 - s1 * t1) / np.where(den_ok, den, 1.0)
+    mean = t0 / np.maximum(s0, 1e-12)
+    return np.where(den_ok, line, mean)
+
+
+def smooth_series(values, sigma: float, robust: bool = True) -> np.ndarray:
+    """Zero-lag smoothing of (n, d) values: Gaussian-weighted local linear regression per sample.
+
+    A local line (not a local mean) follows steady motion without lag, also at the clip ends where a
+    plain Gaussian would pull the values toward the interior. ``robust``: two reweighting passes
+    with Tukey's biweight on the residuals, so a single mis-detected frame does not pull its
+    neighbours (nor itself) off the face.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    if y.ndim == 1:
+        return smooth_series(y[:, None], sigma, robust)[:, 0]
+    n = y.shape[0]
+    if sigma <= 0 or n < 3:
+        return y.copy()
+    w = np.ones_like(y)
+    fit = _local_linear(y, sigma, w)
+    if robust and n >= 5:
+        for _ in range(2):
+            res = y - fit
+            scale = 1.4826 * np.median(np.abs(res), axis=0)
+            scale = np.maximum(scale, 1e-6 * (np.abs(y).max(axis=0) + 1.0))
+            u = res / (4.685 * scale)
+            w = np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+            fit = _local_linear(y, sigma, np.maximum(w, 1e-3))  # never exactly 0: no empty windows
+    return fit
 
 
 def smooth_transforms(transforms, size: int, sigma: float) -> np.ndarray:

@@ -111,3 +111,16 @@ def test_calibration_constant_matches_official_crop_on_real_clips(demo_dir):
     np.testing.assert_allclose(
         framing.OFFICIAL_FRAMING_512,
         SVFR_TEMPLATE_256 * framing.OFFICIAL_FRAMING_SCALE + framing.OFFICIAL_FRAMING_OFFSET, atol=0.02)
+
+
+def test_robust_smoothing_ignores_a_single_bad_frame():
+    t = np.arange(60, dtype=float)
+    truth = np.stack([2.0 * t, 0.1 * t], axis=1)
+    rng = np.random.default_rng(4)
+    y = truth + rng.normal(0, 0.5, truth.shape)
+    y[30] += [40.0, -25.0]  # one mis-detected frame
+    robust = framing.smooth_series(y, 3.0)
+    plain = framing.smooth_series(y, 3.0, robust=False)
+    err_r = np.abs(robust - truth)[25:36].max()
+    err_p = np.abs(plain - truth)[25:36].max()
+    assert err_r < 1.0 < 5.0 < err_p, (err_r, err_p)
