@@ -329,9 +329,9 @@ def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size
             # Exactly the official selection: the quirky max face on every sampled frame, whatever the track.
             picked = [detections[f][0][official_max_face(detections[f][0])] for f in sorted(detections)]
             box = official_box(picked, src.h, src.w)
-            record.tracks = [_official_track(chosen[0], box, n, size, detections)]
+            record.tracks = [_official_track(chosen[0], box, n, size)]
         else:
-            record.tracks = [_official_track(t, official_box(t.boxes, src.h, src.w), n, size, detections)
+            record.tracks = [_official_track(t, official_box(t.boxes, src.h, src.w), n, size)
                              for t in chosen]
     else:
         record.tracks = [_tracked_track(t, gap, size, rotate, smoothing) for t in chosen]
@@ -374,7 +374,7 @@ def _shots(mats: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _official_track(t: RawTrack, box, n: int, size: int, detections) -> FaceTrack:
+def _official_track(t: RawTrack, box, n: int, size: int) -> FaceTrack:
     """Static official box for all frames; landmarks interpolated between the sampled detections."""
     M = box_to_crop_affine(box, size)
     frames = np.arange(n)
