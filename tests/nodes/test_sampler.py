@@ -131,16 +131,48 @@ def test_explicit_reference_skips_pass_one(comfy, node_classes, svfr_handle, cro
     assert calls[-1][1] == seen[-1][1] < base_run[3][-1][1]  # fewer calls: no pass 1
 
 
-def test_each_face_track_is_restored_on_its_own(node_classes, svfr_handle, crops_and_record, base_run):
+def test_each_face_track_is_restored_on_its_own(comfy, node_classes, svfr_handle, crops_and_record, base_run):
+    import comfy.utils
+
     crops, record = crops_and_record
     two = copy.deepcopy(record)
     two.tracks = [record.tracks[0], copy.deepcopy(record.tracks[0])]
-    both, refs = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=torch.cat([crops, crops]),
-                                                     task=TASK, faces=two, **ARGS).result
+    calls = []
+    saved = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(_hook(calls))
+    try:
+        both, refs = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=torch.cat([crops, crops]),
+                                                         task=TASK, faces=two, **ARGS).result
+    finally:
+        comfy.utils.set_progress_bar_global_hook(saved)
     n = crops.shape[0]
     single, ref1 = base_run[0]
     assert torch.equal(both[:n], single) and torch.equal(both[n:], single)
     assert refs.shape[0] == 2 and torch.equal(refs[1], ref1[0])
+    # one bar over both tracks: the second track is estimated from the first until it runs
+    one = base_run[3][-1][1]
+    assert calls[0][1] == 2 * one and calls[-1][:2] == (2 * one, 2 * one)
+    assert [v for v, _, _ in calls] == list(range(1, 2 * one + 1))
+
+
+def test_inpainting_mask_reaches_the_engine(node_classes, svfr_handle, crops_and_record, base_run):
+    """Frame-space mask -> SVFR Inpaint Mask -> sampler == the engine with the warped mask."""
+    crops, record = crops_and_record
+    h, w = record.frame_size
+    frame_mask = torch.zeros((h, w))
+    frame_mask[: h // 3] = 1.0  # top third of the frame: the hair in the crops
+    masks = node_classes["SVFRInpaintMask"].execute(mask=frame_mask, space="frame", faces=record).result[0]
+    assert 0.05 < float((masks >= 0.5).float().mean()) < 0.95
+    task = torch.tensor([1.0, 0.0, 1.0])
+    restored, _ = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=task, faces=record,
+                                                      mask=masks, **ARGS).result
+    from svfr_model.pipeline import restore_video
+
+    lm = record.tracks[0].landmarks[min(ARGS["window"], len(crops)) - 1]
+    direct = restore_video(svfr_handle.models, crops, tasks=[1, 0, 1], mask=masks, reference_landmarks=lm,
+                           dtype=svfr_handle.dtype, device=svfr_handle.device, **ARGS)
+    assert torch.equal(restored, direct.frames)
+    assert not torch.equal(restored, base_run[0][0])  # the painted region changed the result
 
 
 def test_crops_not_matching_the_record_are_refused(node_classes, svfr_handle, crops_and_record):
