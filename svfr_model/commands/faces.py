@@ -71,34 +71,38 @@ def _parse_faces(value: str):
 
 def run_crop(args) -> int:
     from ..faces.detect import load_detector
-    from ..faces.pipeline import FrameSource, extract_crops, plan_crops
-    from ..video_io import VideoWriter, read_video
+    from ..faces.pipeline import detect_faces, extract_crops, plan_from_detections
+    from ..video_io import VideoWriter, iter_video, probe_video
 
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    video = read_video(args.video)
+    _, fps, _ = probe_video(args.video)
     detector = load_detector(args.detector, args.detector_path)
-    src = FrameSource(video.frames)
-    n = len(src)
+    faces = _parse_faces(args.faces)
 
-    def progress(done, total):
+    def progress(done, _total):
         if sys.stderr.isatty():
-            print(f"\rdetecting faces: {done}/{total}", end="", file=sys.stderr)
+            print(f"\rdetecting faces: {done} frames searched", end="", file=sys.stderr)
 
-    record = plan_crops(src, detector, mode=args.mode, faces=_parse_faces(args.faces), size=args.size,
-                        detect_every=args.detect_every, max_side=args.max_side or None,
-                        smoothing=args.smoothing, rotate=args.rotate, min_face=args.min_face,
-                        max_gap=args.max_gap, allow_no_face=args.allow_no_face, progress=progress)
+    # Two passes over the file (detect, then crop) so memory stays bounded by one chunk of frames.
+    found = detect_faces(iter_video(args.video, chunk=CHUNK), detector, mode=args.mode,
+                         detect_every=args.detect_every, max_side=args.max_side or None, progress=progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
+    record = plan_from_detections(found, mode=args.mode, faces=faces, size=args.size,
+                                  detect_every=args.detect_every, smoothing=args.smoothing, rotate=args.rotate,
+                                  min_face=args.min_face, max_gap=args.max_gap, allow_no_face=args.allow_no_face)
+    out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ".mkv" if args.lossless else ".mp4"
     names = [f"track_{i:02d}{suffix}" for i in range(len(record.tracks))]
-    writers = [VideoWriter(out_dir / name, video.fps, lossless=args.lossless) for name in names]
+    writers = [VideoWriter(out_dir / name, fps, lossless=args.lossless) for name in names]
     try:
-        for start in range(0, n, CHUNK):
-            for w, crop in zip(writers, extract_crops(src, record, start, start + CHUNK)):
+        start = 0
+        for chunk in iter_video(args.video, chunk=CHUNK):
+            crops = extract_crops(chunk, record, start, start + len(chunk), offset=start)
+            for w, crop in zip(writers, crops):
                 if len(crop):
                     w.write(crop)
+            start += len(chunk)
         for w in writers:
             w.close()
     except BaseException:
@@ -106,7 +110,7 @@ def run_crop(args) -> int:
             w.abort()
         raise
     meta = json.loads(record.to_json())
-    meta.update({"source": str(Path(args.video).resolve()), "fps": str(video.fps), "track_files": names})
+    meta.update({"source": str(Path(args.video).resolve()), "fps": str(fps), "track_files": names})
     (out_dir / RECORD_NAME).write_text(json.dumps(meta))
     for i, t in enumerate(record.tracks):
         print(f"track {i}: {len(t.frame_indices)} frames ({int(t.interpolated.sum())} interpolated) "

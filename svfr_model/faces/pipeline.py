@@ -246,11 +246,7 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
     return FaceCrops([torch.from_numpy(c) for c in crops], record)
 
 
-def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size: int = 512,
-               detect_every: int = 1, max_side: int | None = 640, smoothing: float = DEFAULT_SMOOTHING,
-               rotate: bool = False, min_face: float = DEFAULT_MIN_FACE, max_gap: int = DEFAULT_MAX_GAP,
-               allow_no_face: bool = False, progress=None, cancel=None) -> FaceCropRecord:
-    """The detection and tracking half of :func:`crop_faces`: the record, without cropping pixels."""
+def _check_params(mode, faces, size, detect_every, max_gap, smoothing, min_face):
     if mode not in MODES:
         raise InputError(f"mode must be one of {MODES}, got {mode!r}")
     sel = _parse_faces(faces)
@@ -260,31 +256,96 @@ def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size
         raise InputError(f"detect_every={detect_every}: must be >= 1 (1 = detect on every frame)")
     if max_gap < 0 or smoothing < 0 or min_face < 0:
         raise InputError("max_gap, smoothing and min_face must be >= 0")
+    return sel
+
+
+@dataclass
+class FaceDetections:
+    """Raw detector output of a video: {frame: (boxes, landmarks, scores)} for the searched frames."""
+    detections: dict
+    searched: list[int]
+    n_frames: int
+    frame_size: tuple[int, int]
+
+
+def detect_faces(chunks, detector, *, mode: str = "tracked", detect_every: int = 1,
+                 max_side: int | None = 640, total: int | None = None, progress=None,
+                 cancel=None) -> FaceDetections:
+    """Run the detector on the frames ``crop_faces`` searches, reading ``chunks`` (an iterable of
+    (m, H, W, C) frame arrays, e.g. ``video_io.iter_video``) once, in order: every
+    ``detect_every``-th frame and the last (official mode: every 5th). ``progress(done, total)``
+    counts searched frames (``total`` as given, may be None)."""
     if detector is None or not hasattr(detector, "detect"):
         raise InputError("detector must be a face detector (svfr_model.faces.detect.load_detector())")
-    size = int(size)
-    src = frames if isinstance(frames, FrameSource) else FrameSource(frames)
-    n = len(src)
-    if mode == "official":
-        keyframes = sampled_frame_indices(n, OFFICIAL_SAMPLE_EVERY)
-        gap = max(int(max_gap), OFFICIAL_SAMPLE_EVERY - 1)
-    else:
-        keyframes = sorted(set(range(0, n, int(detect_every))) | {n - 1})
-        gap = max(int(max_gap), int(detect_every) - 1)
-    total = len(keyframes)
-    done = 0
-
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+    every = OFFICIAL_SAMPLE_EVERY if mode == "official" else int(detect_every)
+    if every < 1:
+        raise InputError(f"detect_every={detect_every}: must be >= 1 (1 = detect on every frame)")
     detections: dict[int, tuple] = {}
-    for f in keyframes:
+    searched: list[int] = []
+    n, hw, last = 0, None, None
+
+    def run(f, image):
         _check_cancel(cancel)
-        boxes, lms, scores = _detect(detector, src.uint8_rgb(f), max_side)
+        boxes, lms, scores = _detect(detector, image, max_side)
         if len(boxes):
             detections[f] = (boxes, lms, scores)
-        done += 1
+        searched.append(f)
         if progress is not None:
-            progress(done, total)
+            progress(len(searched), total)
 
-    record = FaceCropRecord((src.h, src.w), n, size, mode)
+    for chunk in chunks:
+        src = chunk if isinstance(chunk, FrameSource) else FrameSource(chunk)
+        if hw is None:
+            hw = (src.h, src.w)
+        elif (src.h, src.w) != hw:
+            raise InputError(f"frame {n} is {src.w}x{src.h} but the video is {hw[1]}x{hw[0]}; "
+                             "all frames must have the same size")
+        for k in range(len(src)):
+            if (n + k) % every == 0:
+                run(n + k, src.uint8_rgb(k))
+        last = src.uint8_rgb(len(src) - 1)
+        n += len(src)
+    if n == 0:
+        raise InputError("the video has no frames")
+    if mode != "official" and searched[-1] != n - 1:
+        run(n - 1, last)  # the last frame anchors the end of every track
+    return FaceDetections(detections, searched, n, hw)
+
+
+def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size: int = 512,
+               detect_every: int = 1, max_side: int | None = 640, smoothing: float = DEFAULT_SMOOTHING,
+               rotate: bool = False, min_face: float = DEFAULT_MIN_FACE, max_gap: int = DEFAULT_MAX_GAP,
+               allow_no_face: bool = False, progress=None, cancel=None) -> FaceCropRecord:
+    """The detection and tracking half of :func:`crop_faces`: the record, without cropping pixels."""
+    _check_params(mode, faces, size, detect_every, max_gap, smoothing, min_face)
+    src = frames if isinstance(frames, FrameSource) else FrameSource(frames)
+    n = len(src)
+    every = OFFICIAL_SAMPLE_EVERY if mode == "official" else int(detect_every)
+    total = len(set(range(0, n, every)) | ({n - 1} if mode != "official" else set()))
+    found = detect_faces([src], detector, mode=mode, detect_every=detect_every, max_side=max_side,
+                         total=total, progress=progress, cancel=cancel)
+    return plan_from_detections(found, mode=mode, faces=faces, size=size, detect_every=detect_every,
+                                smoothing=smoothing, rotate=rotate, min_face=min_face, max_gap=max_gap,
+                                allow_no_face=allow_no_face)
+
+
+def plan_from_detections(found: FaceDetections, *, mode: str = "tracked", faces="largest", size: int = 512,
+                         detect_every: int = 1, smoothing: float = DEFAULT_SMOOTHING, rotate: bool = False,
+                         min_face: float = DEFAULT_MIN_FACE, max_gap: int = DEFAULT_MAX_GAP,
+                         allow_no_face: bool = False) -> FaceCropRecord:
+    """Tracks, selection and per-frame crop transforms from :func:`detect_faces` output."""
+    sel = _check_params(mode, faces, size, detect_every, max_gap, smoothing, min_face)
+    size = int(size)
+    n, (H, W) = found.n_frames, found.frame_size
+    detections, keyframes = found.detections, found.searched
+    if mode == "official":
+        gap = max(int(max_gap), OFFICIAL_SAMPLE_EVERY - 1)
+    else:
+        gap = max(int(max_gap), int(detect_every) - 1)
+
+    record = FaceCropRecord((H, W), n, size, mode)
     raw = link_detections(detections, max_gap=gap)
     usable: list[RawTrack] = []
     # A face must be seen on a few keyframes: single-frame detections are mostly false positives.
@@ -302,8 +363,8 @@ def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size
     usable.sort(key=lambda t: -t.mean_area * len(t.frames))
 
     if not usable:
-        what = ("no face found" if not raw else "only faces smaller than min_face found")
-        msg = (f"{what} in the {n} frame(s) ({len(keyframes)} searched, {src.w}x{src.h}). Check that the video "
+        what = "no face found" if not raw else "no usable face found (" + "; ".join(record.skipped) + ")"
+        msg = (f"{what} in the {n} frame(s) ({len(keyframes)} searched, {W}x{H}). Check that the video "
                f"shows a face of at least {min_face:g} px; try max_side=None (detect at full resolution) or a "
                "smaller min_face; or set allow_no_face=True to return the frames untouched.")
         if not allow_no_face:
@@ -328,10 +389,10 @@ def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size
         if sel == "largest":
             # Exactly the official selection: the quirky max face on every sampled frame, whatever the track.
             picked = [detections[f][0][official_max_face(detections[f][0])] for f in sorted(detections)]
-            box = official_box(picked, src.h, src.w)
+            box = official_box(picked, H, W)
             record.tracks = [_official_track(chosen[0], box, n, size)]
         else:
-            record.tracks = [_official_track(t, official_box(t.boxes, src.h, src.w), n, size)
+            record.tracks = [_official_track(t, official_box(t.boxes, H, W), n, size)
                              for t in chosen]
     else:
         record.tracks = [_tracked_track(t, gap, size, rotate, smoothing) for t in chosen]

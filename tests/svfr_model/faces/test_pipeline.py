@@ -295,3 +295,19 @@ def test_single_frame_false_detection_is_skipped_and_reported(carphone_u8, detec
     crops = crop_faces(carphone_u8[:10], WithGhost(), faces="all")
     assert len(crops.record.tracks) == 1 and len(crops.record.tracks[0].frame_indices) == 10
     assert any("only 1 searched frame" in s and "false detection" in s for s in crops.record.skipped)
+
+
+def test_detect_faces_streams_chunks_and_searches_the_same_frames(carphone_u8, detector):
+    from svfr_model.faces.pipeline import detect_faces, plan_crops, plan_from_detections
+
+    u8 = carphone_u8[:23]
+    chunks = (u8[a:a + 7] for a in range(0, 23, 7))
+    found = detect_faces(chunks, detector, detect_every=5)
+    assert found.searched == [0, 5, 10, 15, 20, 22] and found.n_frames == 23 and found.frame_size == (144, 176)
+    official = detect_faces((u8[a:a + 7] for a in range(0, 23, 7)), detector, mode="official")
+    assert official.searched == [0, 5, 10, 15, 20]
+    streamed = plan_from_detections(found, detect_every=5)
+    whole = plan_crops(u8, detector, detect_every=5)
+    np.testing.assert_allclose(streamed.tracks[0].transforms, whole.tracks[0].transforms)
+    with pytest.raises(InputError, match="same size"):
+        detect_faces([u8[:2], u8[:2, :100]], detector)
