@@ -126,3 +126,19 @@ def test_paste_input_errors(carphone_frames, detector):
         paste_faces(x, crops.crops, crops.record, color_match="auto")
     with pytest.raises(InputError, match="FaceCropRecord"):
         paste_faces(x, crops.crops, {"tracks": []})
+
+
+def test_two_faces_in_a_video_tracked_and_pasted_separately(carphone_frames, detector):
+    x = carphone_frames[:20].numpy()
+    canvas = np.full((20, 160, 400, 3), 0.35, np.float32)
+    canvas[:, 8:152, 10:186] = x
+    canvas[:, 8:152, 214:390] = x[:, :, ::-1]  # mirrored copy on the right
+    crops = crop_faces(canvas, detector, faces="all")
+    rec = crops.record
+    assert len(rec.tracks) == 2 and all(len(t.frame_indices) == 20 for t in rec.tracks)
+    centres = [np.linalg.inv(np.vstack([t.transforms[0], [0, 0, 1]]))[0] @ [255.5, 255.5, 1] for t in rec.tracks]
+    assert sorted(c < 200 for c in centres) == [False, True]  # one track per side
+    out, mask = paste_faces(canvas, crops.crops, rec, return_mask=True)
+    inside = mask.numpy() > 0
+    assert _psnr(out.numpy()[inside], canvas[inside]) >= 40
+    assert np.array_equal(out.numpy()[~inside], canvas[~inside])
