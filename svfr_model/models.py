@@ -163,6 +163,20 @@ def find_model_paths(root: str | Path | None, *, unet=None, id_linear=None, arcf
     )
 
 
+def _paths_from_model_files(root: str | Path) -> ModelPaths:
+    """Discovery through ``model_files.find_model_files`` (official, flat and ``models/`` wrapper layouts;
+    one message listing every missing file). ArcFace is optional here: it is only needed for pass 2's
+    identity tokens when none are given."""
+    from .model_files import find_model_files
+
+    f = find_model_files(root, require_arcface=False)
+    expected = f.arcface or (f.root / FACE_DIR / "insightface_glint360k.pth" if f.layout == "official"
+                             else f.root / "insightface_glint360k.pth")
+    return ModelPaths(unet=f.unet, id_linear=f.id_linear, arcface=f.arcface, vae=f.vae_weights,
+                      vae_config=f.vae_config, unet_config=f.unet_config, scheduler_config=f.scheduler_config,
+                      arcface_expected=expected)
+
+
 def _vae_hint(missing, unexpected, mismatched):
     if unexpected and any(k.startswith("first_stage_model.") for k in unexpected):
         return "this is an original-format SVD single file; pass it as a ComfyUI svd_xt.safetensors VAE source"
@@ -183,7 +197,8 @@ def load_vae(weights, config: Optional[Path]) -> torch.nn.Module:
         except ImportError:
             raise WeightsError(f"{weights} is an original-format SVD single file; this build cannot convert it. "
                                f"Use the diffusers VAE from {SVD_SOURCE}.") from None
-        return torch.nn.Module.to(load_vae_from_single_file(weights, cfg), dtype=torch.float32).eval().requires_grad_(False)
+        vae = load_vae_from_single_file(weights, cfg)
+        return torch.nn.Module.to(vae, dtype=torch.float32).eval().requires_grad_(False)
     vae = build_vae(cfg)
     load_strict(vae, sd, weights, _vae_hint)
     return torch.nn.Module.to(vae, dtype=torch.float32)
@@ -211,7 +226,10 @@ def load_svfr_models(root: str | Path | None = None, *, unet=None, id_linear=Non
     from .id_projector import load_id_projector
 
     torch_dtype = resolve_dtype(dtype)
-    paths = find_model_paths(root, unet=unet, id_linear=id_linear, arcface=arcface, vae=vae)
+    if root is not None and unet is None and id_linear is None and arcface is None and vae is None:
+        paths = _paths_from_model_files(root)
+    else:
+        paths = find_model_paths(root, unet=unet, id_linear=id_linear, arcface=arcface, vae=vae)
     unet_m = load_unet(paths.unet, paths.unet_config, torch_dtype)
     vae_m = load_vae(paths.vae, paths.vae_config)
     sched_cfg = read_config(paths.scheduler_config) if paths.scheduler_config else default_scheduler_config()

@@ -142,24 +142,50 @@ def test_safetensors_twins_load_identically(tmp_path):
         assert all(torch.equal(sa[k], sb[k]) for k in sb)
 
 
-def test_missing_files_one_message_listing_each(tmp_path):
-    from svfr_model.models import load_svfr_models
+@pytest.mark.parametrize("explicit", [False, True])
+def test_missing_files_one_message_listing_each(tmp_path, explicit):
+    from svfr_model.models import find_model_paths, load_svfr_models
 
     (tmp_path / "face_restoration").mkdir()
     with pytest.raises(WeightsError) as err:
-        load_svfr_models(tmp_path)
+        if explicit:  # the engine's own lookup (used with per-file overrides)
+            find_model_paths(tmp_path)
+        else:         # model_files discovery
+            load_svfr_models(tmp_path)
     msg = str(err.value)
     for needle in ("unet.pth", "id_linear.pth", "diffusion_pytorch_model.fp16.safetensors",
-                   str(tmp_path / "face_restoration"), "stable-video-diffusion-img2vid-xt", "SVFR release"):
+                   str(tmp_path / "face_restoration"), "stable-video-diffusion-img2vid-xt", "SVFR"):
         assert needle in msg
     assert msg.count("\n  - ") == 3
 
 
 def test_missing_root_folder(tmp_path):
+    from svfr_model.models import find_model_paths, load_svfr_models
+
+    with pytest.raises(WeightsError, match="folder not found"):
+        load_svfr_models(tmp_path / "nope")
+    with pytest.raises(WeightsError, match="folder not found"):
+        find_model_paths(tmp_path / "nope", unet=tmp_path / "u.pth")
+
+
+def test_flat_layout_loads(tmp_path):
+    """ComfyUI users' flat folder: the same files directly in one folder (via model_files discovery)."""
     from svfr_model.models import load_svfr_models
 
-    with pytest.raises(WeightsError, match="models folder not found"):
-        load_svfr_models(tmp_path / "nope")
+    src = require_path(PARITY / "models", "parity models")
+    flat = tmp_path / "svfr"
+    (flat / "vae").mkdir(parents=True)
+    for name in ("unet.pth", "id_linear.pth"):
+        shutil.copy(src / "face_restoration" / name, flat / name)
+    for p in (src / "stable-video-diffusion-img2vid-xt" / "vae").iterdir():
+        shutil.copy(p, flat / "vae" / p.name)
+    (flat / "unet").mkdir()  # the tiny UNet needs its own config (the shipped default is real-size)
+    shutil.copy(src / "stable-video-diffusion-img2vid-xt" / "unet" / "config.json", flat / "unet" / "config.json")
+    m = load_svfr_models(flat)
+    assert m.paths.unet == flat / "unet.pth" and m.arcface is None
+    assert m.arcface_path == flat / "insightface_glint360k.pth"
+    assert list(m.vae.config.block_out_channels) == [32] * 4
+    assert m.scheduler_config["use_karras_sigmas"] is True  # shipped real scheduler config (none in the folder)
 
 
 def test_plain_svd_unet_gets_hint(tmp_path):
