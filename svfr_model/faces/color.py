@@ -14,23 +14,31 @@ from ..errors import InputError
 COLOR_MODES = ("none", "lab", "wavelet")
 
 
+def lab_stats(restored: np.ndarray, original: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """(4, 3) weighted Lab statistics: restored mean, restored std, original mean, original std."""
+    r_lab = cv2.cvtColor(np.clip(restored, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    o_lab = cv2.cvtColor(np.clip(original, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    w = np.ones(r_lab.shape[0]) if weight is None else weight.astype(np.float64).reshape(-1)
+    wsum = max(w.sum(), 1e-6)
+    rm = (r_lab * w[:, None]).sum(0) / wsum
+    om = (o_lab * w[:, None]).sum(0) / wsum
+    rs = np.sqrt((((r_lab - rm) ** 2) * w[:, None]).sum(0) / wsum)
+    os_ = np.sqrt((((o_lab - om) ** 2) * w[:, None]).sum(0) / wsum)
+    return np.stack([rm, rs, om, os_])
+
+
+def apply_lab(restored: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Map ``restored`` from its (mean, std) to the original's, channel by channel in Lab."""
+    rm, rs, om, os_ = stats
+    lab = cv2.cvtColor(np.clip(restored, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
+    gain = np.where(rs > 1e-6, os_ / np.maximum(rs, 1e-6), 1.0)
+    out = ((lab - rm) * gain + om).astype(np.float32)
+    return np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2RGB), 0, 1)
+
+
 def match_lab(restored: np.ndarray, original: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Give ``restored`` (S, S, 3 float32 RGB 0..1) the Lab mean and std of ``original``."""
-    r_lab = cv2.cvtColor(np.clip(restored, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
-    o_lab = cv2.cvtColor(np.clip(original, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
-    w = np.ones(restored.shape[:2], np.float64) if weight is None else weight.astype(np.float64)
-    wsum = w.sum()
-    if wsum <= 1e-6:
-        return restored
-    out = np.empty_like(r_lab)
-    for c in range(3):
-        rm = (r_lab[..., c] * w).sum() / wsum
-        om = (o_lab[..., c] * w).sum() / wsum
-        rs = np.sqrt(((r_lab[..., c] - rm) ** 2 * w).sum() / wsum)
-        os_ = np.sqrt(((o_lab[..., c] - om) ** 2 * w).sum() / wsum)
-        gain = os_ / rs if rs > 1e-6 else 1.0
-        out[..., c] = (r_lab[..., c] - rm) * gain + om
-    return np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2RGB), 0, 1)
+    return apply_lab(restored, lab_stats(restored, original, weight))
 
 
 def low_frequency(img: np.ndarray, levels: int = 5) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import Cancelled, InputError, NoFaceError
 from . import framing
-from .color import COLOR_MODES, match_color
+from .color import COLOR_MODES, apply_lab, lab_stats, match_color
 from .masks import DEFAULT_ERODE, DEFAULT_FEATHER, paste_mask
 from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box, sampled_frame_indices
 from .paste import paste_one
@@ -27,6 +27,7 @@ MODES = ("tracked", "official")
 DEFAULT_SMOOTHING = 2.0  # Gaussian sigma in frames of the zero-lag transform smoothing
 DEFAULT_MIN_FACE = 16  # px, shorter side of the detector box in the original frame
 DEFAULT_MAX_GAP = 12  # frames without a detection that are still interpolated
+COLOR_SMOOTHING = 3.0  # frames (sigma) over which colour-match statistics are smoothed
 MIN_DETECTIONS = 3  # searched frames a face must be found on (fewer if the clip has fewer)
 CUT_JUMP = 0.35  # framing-centre jump between consecutive frames, in face sizes, treated as a cut
 CUT_ZOOM = 1.3  # frame-to-frame scale ratio treated as a cut
@@ -553,6 +554,41 @@ def _as_crop_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def _mask_for(cache: dict, s: int, record, erode, feather, shape) -> np.ndarray:
+    if s not in cache:
+        r = s / record.size
+        cache[s] = paste_mask(s, erode * r, feather * r, shape)
+    return cache[s]
+
+
+def _smoothed_lab_stats(src: "FrameSource", arrs, record, masks_for) -> list[np.ndarray]:
+    """Per track and frame the Lab statistics for colour matching, smoothed over time.
+
+    Matching each frame on its own would copy the original's frame-to-frame colour noise (LQ
+    compression, flicker) into the restored face; the zero-lag smoother keeps real changes.
+    """
+    stats = [np.zeros((len(t.frame_indices), 4, 3)) for t in record.tracks]
+    by_frame = _frame_index(record)
+    for f in sorted(by_frame):
+        frame = src.float_rgb(f)
+        for ti, k in by_frame[f]:
+            crop = np.ascontiguousarray(arrs[ti][k], dtype=np.float32)
+            s = crop.shape[0]
+            M = _scaled_transform(record.tracks[ti].transforms[k], record.size, s)
+            stats[ti][k] = lab_stats(crop, crop_frame(frame, M, s, record.mode), masks_for(s))
+    out = []
+    for t, st in zip(record.tracks, stats):
+        sm = np.empty_like(st)
+        # smooth within runs of consecutive frames (a long gap is a different shot)
+        fr = np.asarray(t.frame_indices)
+        bounds = [0, *(np.nonzero(np.diff(fr) > 1)[0] + 1).tolist(), len(fr)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            sm[a:b] = framing.smooth_series(st[a:b].reshape(b - a, -1), COLOR_SMOOTHING).reshape(b - a, 4, 3)
+        sm[:, 1::2] = np.maximum(sm[:, 1::2], 0.0)  # standard deviations stay >= 0
+        out.append(sm)
+    return out
+
+
 def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DEFAULT_FEATHER,
                 erode: float = DEFAULT_ERODE, color_match: str = "none", mask_shape: str = "square",
                 return_mask: bool = False):
@@ -591,6 +627,9 @@ def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DE
     out = np.empty((src.n, src.h, src.w, 3), np.float32)
     out_mask = np.zeros((src.n, src.h, src.w), np.float32) if return_mask else None
     by_frame = _frame_index(record)
+    lab = _smoothed_lab_stats(src, arrs, record, masks_for=lambda s: _mask_for(masks, s, record, erode, feather,
+                                                                                mask_shape)) \
+        if color_match == "lab" else None
     for f in range(src.n):
         frame = out[f]
         src.float_rgb_into(f, frame)
@@ -598,10 +637,10 @@ def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DE
             crop = np.ascontiguousarray(arrs[ti][k], dtype=np.float32)
             s = crop.shape[0]
             M = _scaled_transform(record.tracks[ti].transforms[k], record.size, s)
-            if s not in masks:
-                r = s / record.size
-                masks[s] = paste_mask(s, erode * r, feather * r, mask_shape)
-            if color_match != "none":
+            _mask_for(masks, s, record, erode, feather, mask_shape)
+            if color_match == "lab":
+                crop = apply_lab(crop, lab[ti][k])
+            elif color_match != "none":
                 original = crop_frame(frame, M, s, record.mode)
                 crop = match_color(crop, original, color_match, masks[s])
             paste_one(frame, np.clip(crop, 0, 1), M, masks[s], None if out_mask is None else out_mask[f])
