@@ -161,3 +161,19 @@ def test_lab_colour_match_does_not_copy_the_originals_flicker(carphone_frames, d
     same = paste_faces(x, crops.crops, crops.record, color_match="lab").numpy()
     inside = mask.numpy() > 0
     assert _psnr(same[inside], x[inside]) > 35
+
+
+def test_rotated_crop_round_trip(detector):
+    import cv2
+    from testdata import astronaut
+
+    R = cv2.getRotationMatrix2D((256, 256), 25, 1.0)
+    tilted = cv2.warpAffine(astronaut(), R, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    x = tilted.astype(np.float32)[None] / 255.0
+    crops = crop_faces(x, detector, rotate=True)
+    M = crops.record.tracks[0].transforms[0]
+    assert abs(np.degrees(np.arctan2(M[1, 0], M[0, 0]))) > 15  # the crop really is rotated
+    out, mask = paste_faces(x, crops.crops, crops.record, return_mask=True)
+    inside = mask.numpy() > 0
+    assert _psnr(out.numpy()[inside], x[inside]) >= 40
+    assert np.array_equal(out.numpy()[~inside], x[~inside])
