@@ -136,17 +136,18 @@ class SVFRSampler(io.ComfyNode):
                 progress=progress.callback, cancel=host.cancel_check,
             )
             landmarks = _pass1_landmarks(faces, k, n, window, size)
-            if ref is None:
+            try:
+                # a given reference is searched for its face (it may be a photo framed differently)
+                result = run(reference_landmarks=landmarks if ref is None else None)
+            except NoFaceError as exc:
+                if landmarks is None:
+                    raise NoFaceError(
+                        f"{exc}\nIn ComfyUI: connect the sampler's 'faces' input to the faces output of "
+                        "SVFR Face Crop (its landmarks are then used), or give a reference with a clear face."
+                    ) from None
+                # e.g. a first sampler's still-degraded reference: it is aligned like the crops
+                # (raised before any denoising, so the retry costs nothing)
                 result = run(reference_landmarks=landmarks)
-            else:
-                try:  # a given reference: find its face (it may be a photo framed differently)
-                    result = run(reference_landmarks=None)
-                except NoFaceError:
-                    if landmarks is None:
-                        raise
-                    # e.g. a first sampler's still-degraded reference: it is aligned like the crops
-                    # (raised before any denoising, so the retry costs nothing)
-                    result = run(reference_landmarks=landmarks)
             progress.finish_track()
             restored.append(result.frames)
             references.append(result.reference[None])

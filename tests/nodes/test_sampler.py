@@ -194,3 +194,12 @@ def test_validation_refuses_overlap_not_below_window(node_classes):
     assert "smaller than window" in validate(window=4, overlap=4)
     assert "window must be 2..64" in validate(window=1, overlap=0)  # ComfyUI skips min/max for these
     assert validate(window=16, overlap=3) is True and validate(window=None, overlap=3) is True
+
+
+def test_reference_without_a_face_and_no_record_says_what_to_connect(node_classes, svfr_handle, crops_and_record):
+    from svfr_model.errors import NoFaceError
+
+    crops, _ = crops_and_record
+    flat = torch.full((1, SIZE, SIZE, 3), 0.5)  # no face: detection fails before any denoising
+    with pytest.raises(NoFaceError, match="connect the sampler's 'faces' input"):
+        node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, reference=flat, **ARGS)
