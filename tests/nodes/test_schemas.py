@@ -83,3 +83,27 @@ def test_pack_init_imports_without_comfyui():
     out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "__init__.py"), str(REPO_ROOT)],
                          capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_engine_loads_when_the_pack_folder_is_not_on_sys_path(comfy):
+    """Inside ComfyUI the pack folder is not on sys.path: the entrypoint registers `svfr_model` itself."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    comfy_root = Path(comfy.__file__).parents[1]
+    code = ("import asyncio, importlib.util, sys\n"
+            "root, comfy_root = sys.argv[1], sys.argv[2]\n"
+            "sys.path = [p for p in sys.path if p not in ('', root)]\n"
+            "sys.path.insert(0, comfy_root)\n"
+            "from comfy.cli_args import args; args.cpu = True\n"
+            "s = importlib.util.spec_from_file_location('comfyui-svfr', root + '/__init__.py', "
+            "submodule_search_locations=[root])\n"
+            "m = importlib.util.module_from_spec(s); sys.modules['comfyui-svfr'] = m; s.loader.exec_module(m)\n"
+            "nodes = asyncio.run(asyncio.run(m.comfy_entrypoint()).get_node_list())\n"
+            "import svfr_model.pipeline\n"
+            "assert svfr_model.__file__ == root + '/svfr_model/__init__.py' and root not in sys.path\n"
+            "print(len(nodes))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT), str(comfy_root)], capture_output=True,
+                         text=True, timeout=300, cwd="/")
+    assert out.stdout.strip() == "7", out.stderr[-2000:]
