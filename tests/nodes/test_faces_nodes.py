@@ -123,3 +123,20 @@ def test_crop_space_mask_passes_through_and_frame_space_needs_the_record(node_cl
     assert torch.equal(node.execute(mask=m, space="crop").result[0], m)
     with pytest.raises(InputError, match="faces"):
         node.execute(mask=m, space="frame")
+
+
+def test_official_mode_uses_one_static_box(node_classes, clip, detector):
+    crops, record, _ = node_classes["SVFRFaceCrop"].execute(
+        images=clip, detector=detector, mode="official", faces="largest", index=0, crop_size=CROP,
+        if_no_face="error").result
+    assert crops.shape == (3, CROP, CROP, 3) and record.mode == "official"
+    M = np.asarray(record.tracks[0].transforms)
+    assert np.allclose(M, M[0])  # the official crop box does not follow the face
+
+
+def test_face_index_beyond_the_tracks_is_a_clear_error(node_classes, clip, detector):
+    from svfr_model.errors import InputError
+
+    with pytest.raises(InputError, match="only 1 face track"):
+        node_classes["SVFRFaceCrop"].execute(images=clip, detector=detector, mode="tracked", faces="index",
+                                             index=3, crop_size=CROP, if_no_face="error")
