@@ -168,8 +168,14 @@ def _largest_face_landmarks(detections) -> Optional[np.ndarray]:
 
 
 def identity_tokens(models: SVFRModels, ref_u8: np.ndarray, *, landmarks=None, detector=None,
-                    crop: str = "official", what: str = "the reference frame") -> torch.Tensor:
-    """ArcFace tokens (49, 1024) of a reference image (H, W, 3) uint8 via H2's IdentityEncoder."""
+                    crop: str = "official", what: str = "the reference frame",
+                    fallback_u8: Optional[np.ndarray] = None) -> torch.Tensor:
+    """ArcFace tokens (49, 1024) of a reference image (H, W, 3) uint8 via H2's IdentityEncoder.
+
+    Landmarks: given, else the largest face the detector finds in ``ref_u8``. ``fallback_u8``: an image
+    with the same face geometry (the LQ input frame the pass-1 reference was restored from) whose
+    landmarks are used when none is found in the reference itself (official code crashes there).
+    """
     from .identity import IdentityEncoder
 
     if models.arcface is None:
@@ -182,6 +188,11 @@ def identity_tokens(models: SVFRModels, ref_u8: np.ndarray, *, landmarks=None, d
 
             detector = load_detector("retinaface")
         landmarks = _largest_face_landmarks(detector.detect(ref_u8))
+        if landmarks is None and fallback_u8 is not None:
+            landmarks = _largest_face_landmarks(detector.detect(fallback_u8))
+            if landmarks is not None:
+                warnings.warn(f"no face found in {what}; using the landmarks of the input frame it was restored "
+                              "from (same geometry)", stacklevel=3)
         if landmarks is None:
             raise NoFaceError(
                 f"no face found in {what} ({ref_u8.shape[1]}x{ref_u8.shape[0]}): SVFR needs a face for its identity "
@@ -256,6 +267,12 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
             raise InputError(f"id_tokens must be finite with shape (49, {models.unet.config.cross_attention_dim}), "
                              f"got {tuple(tokens.shape)}")
 
+    if tokens is None and models.arcface is None:
+        # fail before pass 1 rather than after it: the identity tokens will need ArcFace
+        raise WeightsError(
+            "identity tokens are needed but ArcFace is not loaded: put insightface_glint360k.pth at "
+            f"{models.arcface_path} (from the SVFR release), or pass id_tokens=... directly")
+
     if device is not None or dtype is not None:
         models.to(device=device, dtype=resolve_dtype(dtype) if dtype is not None else None)
 
@@ -302,14 +319,16 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
         ref_model = ref_holder["ref"]                     # (3, H, W) float, unclamped (official)
         ref_u8 = ((ref_model * 0.5 + 0.5).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
         what = "the pass-1 reference frame"
+        fallback = lq.u8(last, last + 1)[0].numpy()
     else:
         ref_u8_t = to_uint8(ref_img[0])
         ref_model = u8_to_model(ref_u8_t[None])[0]
         ref_u8 = ref_u8_t.numpy()
         what = "the reference image"
+        fallback = None
     if tokens is None:
         tokens = identity_tokens(models, ref_u8, landmarks=reference_landmarks, detector=detector,
-                                 crop=arcface_crop, what=what)
+                                 crop=arcface_crop, what=what, fallback_u8=fallback)
 
     out = torch.empty((n, h, w, 3), dtype=torch.float32)
 

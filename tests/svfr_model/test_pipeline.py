@@ -347,3 +347,34 @@ def test_mask_without_inpainting_warns(models):
 
     with pytest.warns(UserWarning, match="mask is ignored"):
         restore_video(models, _small(2), mask=torch.ones((16, 16)), **_fast(steps=1, pass1_steps=1))
+
+
+def test_reference_without_face_falls_back_to_input_landmarks(models_with_arcface):
+    """Pass-1 output without a detectable face (official: IndexError): the landmarks of the LQ frame it was
+    restored from are used instead, with a warning."""
+    from svfr_model.identity import IdentityEncoder
+
+    lm = np.array([[5.0, 6.0], [10.0, 6.0], [7.5, 9.0], [5.5, 12.0], [9.5, 12.0]])
+
+    class FirstBlind(_Detector):
+        def detect(self, image):
+            from svfr_model.faces.detect.base import Detections
+
+            self.calls += 1
+            if self.calls == 1:
+                return Detections.empty()
+            self.seen = image.copy()
+            return Detections.from_arrays([[0, 0, 14, 14]], lm[None], [0.9])
+
+    det = FirstBlind()
+    frames = _small(3)
+    from svfr_model.pipeline import restore_video
+
+    with pytest.warns(UserWarning, match="landmarks of the input frame"):
+        res = restore_video(models_with_arcface, frames, detector=det, steps=1, pass1_steps=1)
+    assert det.calls == 2
+    assert np.array_equal(det.seen, (frames[2] * 255).round().to(torch.uint8).numpy())  # LQ frame N1 - 1
+    quant = ((res.reference * 255).clamp(0, 255)).numpy()  # reference image in 0..1 -> the ArcFace input
+    enc = IdentityEncoder(models_with_arcface.arcface, models_with_arcface.id_projector)
+    want = enc.tokens_from_image(quant.astype(np.uint8), lm, crop="official")
+    assert float((res.id_tokens - want).abs().max()) <= 1e-4

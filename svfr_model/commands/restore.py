@@ -1,0 +1,165 @@
+"""``python -m svfr_model restore INPUT OUTPUT --models DIR [--tasks bfr,colorization,inpainting] [--mask M]``
+
+Reads the video with PyAV, finds and crops the face(s) (face pipeline), restores each face track with
+``restore_video``, pastes the result back into the original frames and writes OUTPUT with the input's
+fps and audio. ``--no-crop`` skips the face step for clips that already are square face crops: they are
+resized to the model size (512) and written at that size.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "restore", help="restore faces in a video (BFR, colorization, inpainting)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", type=Path, help="input video")
+    p.add_argument("output", type=Path, help="output video (.mp4)")
+    p.add_argument("--models", type=Path, required=True,
+                   help="SVFR models folder (official layout: face_restoration/ + stable-video-diffusion-img2vid-xt/)")
+    p.add_argument("--tasks", default="bfr", help="comma-separated: bfr, colorization, inpainting (default bfr)")
+    p.add_argument("--mask", type=Path, help="inpainting mask image (white = fill), in the INPUT frame's pixels")
+    p.add_argument("--reference", type=Path, help="reference face image (skips pass 1); same framing as the crops")
+    p.add_argument("--seed", type=int, default=77)
+    p.add_argument("--steps", type=int, default=30, help="pass-2 steps (official 30)")
+    p.add_argument("--pass1-steps", type=int, default=50, help="pass-1 steps (official 50)")
+    p.add_argument("--guidance-min", type=float, default=2.0)
+    p.add_argument("--guidance-max", type=float, default=2.0)
+    p.add_argument("--window", type=int, default=16)
+    p.add_argument("--overlap", type=int, default=3)
+    p.add_argument("--noise-aug", type=float, default=0.0)
+    p.add_argument("--i2i-strength", type=float, default=1.0)
+    p.add_argument("--decode-chunk", type=int, default=16)
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"), help="UNet precision")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--size", type=int, default=512, help="model input size (512 for the real model)")
+    p.add_argument("--no-crop", action="store_true", help="input is already a square face clip")
+    p.add_argument("--faces", default="largest", help="largest | all | index of the face track (0 = largest)")
+    p.add_argument("--crop-mode", default="tracked", choices=("tracked", "official"))
+    p.add_argument("--color-match", default="none", choices=("none", "lab", "wavelet"))
+    p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    if not path.is_file():
+        raise InputError(f"mask file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return (np.asarray(im.convert("L")) >= 128).astype(np.float32)
+    except OSError as exc:
+        raise InputError(f"cannot read mask image {path}: {exc}") from None
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    if not path.is_file():
+        raise InputError(f"reference image not found: {path}")
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _resize(arr: np.ndarray, size: int, resample: str) -> np.ndarray:
+    """PIL resize (bicubic like infer.py for frames, nearest for masks), arr uint8/float (H, W[, 3])."""
+    from PIL import Image
+
+    mode = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[resample]
+    if arr.dtype != np.uint8:
+        im = Image.fromarray((arr * 255).round().astype(np.uint8))
+        return np.asarray(im.resize((size, size), mode)).astype(np.float32) / 255.0
+    return np.asarray(Image.fromarray(arr).resize((size, size), mode))
+
+
+class _Progress:
+    def __init__(self, quiet: bool, label: str):
+        self.quiet, self.label, self.last = quiet, label, -1
+
+    def __call__(self, done, total, preview=None):
+        pct = int(100 * done / max(total, 1))
+        if not self.quiet and pct != self.last:
+            self.last = pct
+            print(f"\r{self.label}: {pct:3d}% ({done}/{total})", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models import load_svfr_models
+    from ..pipeline import restore_video
+
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    models = load_svfr_models(args.models, dtype=args.dtype, device=args.device)
+    try:
+        from ..video_io import read_video, write_video
+    except ImportError:  # pragma: no cover - video_io ships with the package
+        raise InputError("video I/O module missing (svfr_model/video_io.py)") from None
+
+    video = read_video(args.input, max_frames=args.max_frames)
+    frames_u8 = video.frames
+    n, h, w = frames_u8.shape[:3]
+    say(f"read {n} frames {w}x{h} at {float(video.fps):.3f} fps from {args.input}")
+    mask = _read_mask(args.mask) if args.mask is not None else None
+    if mask is not None and mask.shape != (h, w):
+        raise InputError(f"mask {args.mask} is {mask.shape[1]}x{mask.shape[0]} but the video is {w}x{h}: "
+                         "draw the mask on a frame of the input video")
+    reference = _read_image(args.reference) if args.reference is not None else None
+    common = dict(tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
+                  guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window,
+                  overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength,
+                  decode_chunk=args.decode_chunk)
+
+    def ref_for(size: int):
+        if reference is None:
+            return None
+        r = reference if reference.shape[:2] == (size, size) else _resize(reference, size, "bicubic")
+        return torch.from_numpy(r.astype(np.float32) / 255.0)
+
+    if args.no_crop:
+        if h != w:
+            raise InputError(f"--no-crop needs square face clips, but {args.input} is {w}x{h}: drop --no-crop to "
+                             "detect and crop the face, or crop the video to a square around the face first")
+        if h != args.size:
+            say(f"note: resizing frames {w}x{h} -> {args.size}x{args.size} (the model size); the output is "
+                f"written at {args.size}x{args.size}")
+            frames_u8 = np.stack([_resize(f, args.size, "bicubic") for f in frames_u8])
+            mask = _resize(mask, args.size, "nearest") if mask is not None else None
+        frames = torch.from_numpy(frames_u8).float().div_(255.0)
+        result = restore_video(models, frames, mask=torch.from_numpy(mask) if mask is not None else None,
+                               reference=ref_for(args.size), progress=_Progress(args.quiet, "restore"), **common)
+        out = result.frames
+    else:
+        from ..faces import crop_faces, paste_faces, warp_mask_to_crops
+        from ..faces.detect import load_detector
+
+        frames = torch.from_numpy(frames_u8).float().div_(255.0)
+        faces = int(args.faces) if args.faces.isdigit() else args.faces
+        crops = crop_faces(frames, load_detector("retinaface"), mode=args.crop_mode, faces=faces, size=args.size,
+                           progress=_Progress(args.quiet, "faces"))
+        say(f"{len(crops.crops)} face track(s)" + (f"; skipped: {crops.record.skipped}" if crops.record.skipped else ""))
+        masks = warp_mask_to_crops(torch.from_numpy(mask), crops.record) if mask is not None else None
+        restored = []
+        for k, crop in enumerate(crops.crops):
+            result = restore_video(models, crop, mask=masks[k] if masks is not None else None,
+                                   reference=ref_for(args.size),
+                                   progress=_Progress(args.quiet, f"restore face {k + 1}/{len(crops.crops)}"),
+                                   **common)
+            restored.append(result.frames)
+        from ..faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
+
+        scale = args.size / 512.0  # the blend defaults are meant for 512 px crops
+        out = paste_faces(frames, restored, crops.record, color_match=args.color_match,
+                          feather=DEFAULT_FEATHER * scale, erode=DEFAULT_ERODE * scale)
+    path = write_video(args.output, out, video.fps, audio_from=args.input)
+    say(f"wrote {path}")
+    return 0
