@@ -21,7 +21,11 @@ def image_to_frames(image: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] not in (3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"input '{name}' must be an IMAGE batch [frames, height, width, 3]; got {shape}")
-    return image[..., :3].detach().to("cpu", torch.float32).clamp(0.0, 1.0).contiguous()
+    # No copy when the IMAGE already is float32 RGB on the CPU (the usual case): a video batch can be
+    # many GB, and the engine reads it frame by frame (clamping as it converts).
+    if image.shape[-1] == 4:
+        image = image[..., :3]
+    return image.detach().to("cpu", torch.float32)
 
 
 def mask_to_batch(mask: torch.Tensor, name: str) -> torch.Tensor:

@@ -47,9 +47,17 @@ def test_crop_outputs_one_track_following_the_face(cropped, clip):
     import cv2
     expected = cv2.warpAffine(clip[0].numpy(), M[0], (CROP, CROP), flags=cv2.INTER_LINEAR)
     assert np.abs(crops[0].numpy() - expected).mean() < 0.03
-    # preview: same frames with coloured outlines only (most pixels untouched)
-    changed = (preview - clip).abs().amax(-1) > 1e-6
-    assert preview.shape == clip.shape and 0 < changed.float().mean() < 0.05
+    # preview: the frames at <= 512 px with coloured outlines only (most pixels untouched)
+    assert preview.shape == (3, 320, 512, 3)
+    small = torch.from_numpy(np.stack([cv2.resize(f, (512, 320), interpolation=cv2.INTER_AREA)
+                                       for f in clip.numpy()]))
+    changed = (preview - small).abs().amax(-1) > 1e-6
+    assert 0 < changed.float().mean() < 0.05
+    # the outline of frame 0 passes through the crop square's corner mapped back to the preview
+    inv = cv2.invertAffineTransform(M[0])
+    x, y = (inv[:, 2] * 0.8).round().astype(int)  # crop pixel (0, 0) in preview coordinates
+    if 0 <= x < 512 and 0 <= y < 320:
+        assert changed[0, max(0, y - 1):y + 2, max(0, x - 1):x + 2].any()
 
 
 def test_paste_back_round_trip_and_untouched_background(node_classes, cropped, clip):
