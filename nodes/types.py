@@ -37,7 +37,7 @@ def mask_to_batch(mask: torch.Tensor, name: str) -> torch.Tensor:
         raise InputError(f"input '{name}' must be a MASK [frames, height, width]; got {shape}")
     if mask.ndim == 2:
         mask = mask[None]
-    return mask.detach().to("cpu", torch.float32).clamp(0.0, 1.0).contiguous()
+    return mask.detach().to("cpu", torch.float32)  # no copy: the engine thresholds / clips as it reads
 
 
 def to_output(t: torch.Tensor) -> torch.Tensor:
