@@ -205,18 +205,24 @@ def load_vae(weights, config: Optional[Path]) -> torch.nn.Module:
 
 
 def load_unet(weights: Path, config: Optional[Path], dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """Strictly load ``unet.pth`` into the 12-channel UNet.
+
+    The module is built on the meta device and the file's tensors are assigned (then cast to ``dtype``):
+    no 1.5 B-parameter random init, no second full copy. The model has no buffers, so nothing stays on meta.
+    """
     cfg = read_config(config) if config is not None else default_unet_config()
     sd = read_state_dict(weights)
-    # Check the key set on a meta copy first: a wrong file fails fast without allocating the real model.
-    meta = build_unet(cfg, device="meta")
-    own = meta.state_dict()
+    unet = build_unet(cfg, device="meta")
+    own = unet.state_dict()
     if set(own) != set(sd) or any(tuple(own[k].shape) != tuple(sd[k].shape) for k in own):
-        load_strict(meta, sd, weights, unet_mismatch_hint)  # raises with the readable message
-    del meta
-    unet = build_unet(cfg)
-    load_strict(unet, sd, weights, unet_mismatch_hint)
+        load_strict(unet, sd, weights, unet_mismatch_hint)  # raises the readable key/shape error
+    unet.load_state_dict(sd, strict=True, assign=True)
     del sd
-    return torch.nn.Module.to(unet, dtype=dtype)
+    left = [n for n, t in list(unet.named_parameters()) + list(unet.named_buffers()) if t.is_meta]
+    if left:
+        raise WeightsError(f"{weights}: tensors not loaded: {left[:5]}")
+    torch.nn.Module.to(unet, dtype=dtype)
+    return unet.eval().requires_grad_(False)
 
 
 def load_svfr_models(root: str | Path | None = None, *, unet=None, id_linear=None, arcface=None, vae=None,
