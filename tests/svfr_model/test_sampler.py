@@ -156,3 +156,27 @@ def test_denoise_counts_duplicated_frames_when_video_shorter_than_window():
         s, s1 = sched.sigmas[i], sched.sigmas[i + 1]
         x = euler_step_v(torch.zeros_like(x), x, s, s1)
     assert torch.allclose(out, x, rtol=1e-5, atol=1e-4)
+
+
+def test_unet_sees_one_window_whatever_the_video_length():
+    """Device memory does not grow with F: every UNet call gets (batch <= 2, window, 12, h, w)."""
+    from svfr_model.sampler import PassConfig, denoise
+
+    shapes = []
+
+    class Recorder(torch.nn.Module):
+        config = type("C", (), {"cross_attention_dim": 8})()
+
+        def forward(self, sample, t, encoder_hidden_states, added_time_ids, return_dict=False):
+            shapes.append((tuple(sample.shape), tuple(encoder_hidden_states.shape), tuple(added_time_ids.shape)))
+            return (torch.zeros_like(sample[:, :, :4]),)
+
+    for f in (7, 60):
+        shapes.clear()
+        init = torch.zeros((f, 4, 2, 2))
+        cfg = PassConfig(schedule=make_schedule(None, 4), window=6, overlap=2)
+        denoise(Recorder(), init_latents=init, lq_latents=init, ref_latent=torch.zeros(4, 2, 2),
+                id_tokens=torch.ones(49, 8), task_bits=(1, 0, 0), config=cfg,
+                generator=torch.Generator().manual_seed(0), device=torch.device("cpu"), dtype=torch.float32)
+        assert len(shapes) == count_unet_calls(f, 6, 2, 4)
+        assert set(shapes) == {((2, 6, 12, 2, 2), (2, 49, 8), (2, 3))}
