@@ -214,7 +214,7 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
                   dtype=None, device=None, arcface_crop: str = "official",
                   progress: Optional[Callable[[int, int, Any], None]] = None,
                   cancel: Optional[Callable[[], Any]] = None,
-                  skip_equal_uncond: bool = True) -> RestoreResult:
+                  skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK) -> RestoreResult:
     """Restore a face video with SVFR. See docs/engine.md for every parameter.
 
     progress(done, total, preview): total = all UNet calls of both passes + decode chunks; preview is None
@@ -233,6 +233,7 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
     if overlap >= window:
         raise InputError(f"overlap ({overlap}) must be smaller than window ({window})")
     decode_chunk = _check_int("decode_chunk", decode_chunk, 1)
+    encode_chunk = _check_int("encode_chunk", encode_chunk, 1)
     guidance_min = _check_float("guidance_min", guidance_min, 0.0, 100.0)
     guidance_max = _check_float("guidance_max", guidance_max, 0.0, 100.0)
     noise_aug = _check_float("noise_aug", noise_aug, 0.0, 10.0)
@@ -302,7 +303,7 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
         tick((chunk[-1].permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1))
 
     common = dict(guidance_min=guidance_min, guidance_max=guidance_max, noise_aug=noise_aug,
-                  decode_chunk=decode_chunk, skip_uncond_when_equal=skip_equal_uncond)
+                  decode_chunk=decode_chunk, skip_uncond_when_equal=skip_equal_uncond, encode_chunk=encode_chunk)
 
     if run_pass1:
         ref_holder: dict[str, torch.Tensor] = {}

@@ -82,6 +82,7 @@ class PassConfig:
     noise_aug: float = 0.0
     decode_chunk: int = 16
     skip_uncond_when_equal: bool = True
+    encode_chunk: int = ENCODE_CHUNK
 
 
 @dataclass
@@ -95,16 +96,19 @@ FrameSink = Callable[[int, torch.Tensor], None]    # (start, frames (n, 3, H, W)
 
 @torch.no_grad()
 def encode_lq(vae, lq: FrameSource, num_frames: int, noise_aug: float, generator: torch.Generator,
-              trace: PassTrace | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              trace: PassTrace | None = None, chunk: int = ENCODE_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
     """Init latents (mean x 0.18215) and LQ conditioning latents (mode of lq + noise_aug * noise), CPU float32.
 
     The noise-augmentation noise is drawn chunk by chunk: for H, W multiples of 8 the chunked draws are
     bitwise the official single draw of shape (F, 3, H, W) (tested). With noise_aug == 0 the noisy input
     equals the clean one, so a single encode serves both (the official code encodes twice).
+    ``chunk`` (official 20) only bounds memory: the encoder is per frame, so any chunk gives the same latents.
     """
+    if chunk < 1:
+        raise InputError(f"encode chunk must be >= 1, got {chunk}")
     init, cond = [], []
-    for start in range(0, num_frames, ENCODE_CHUNK):
-        stop = min(start + ENCODE_CHUNK, num_frames)
+    for start in range(0, num_frames, chunk):
+        stop = min(start + chunk, num_frames)
         x = lq(start, stop).to(torch.float32)
         mean = encode_mean(vae, x).cpu()
         noise = torch.randn(x.shape, generator=generator, dtype=torch.float32)  # drawn even at strength 0
@@ -252,7 +256,7 @@ def run_pass(models, lq: FrameSource, num_frames: int, *, task_bits, config: Pas
     """
     device = next(models.unet.parameters()).device
     dtype = next(models.unet.parameters()).dtype
-    init, cond = encode_lq(models.vae, lq, num_frames, config.noise_aug, generator, trace)
+    init, cond = encode_lq(models.vae, lq, num_frames, config.noise_aug, generator, trace, config.encode_chunk)
     ref_latent = None
     if ref_frame is not None:
         ref_latent = encode_mean(models.vae, ref_frame.unsqueeze(0).float())[0].cpu()
