@@ -18,7 +18,7 @@ import torch
 
 from .errors import InputError
 from .scheduler import Schedule, add_noise, euler_step_v, scale_model_input
-from .vae import ENCODE_CHUNK, LATENT_SCALE, decode_chunk, encode_mean, vae_scale_factor
+from .vae import ENCODE_CHUNK, LATENT_SCALE, decode_chunk, encode_mean
 
 # Steps (counted after the i2i cut) that use overlapping windows, as in the official loop (`i < 3`).
 OVERLAP_STEPS = 3
@@ -232,11 +232,6 @@ def decode(vae, latents: torch.Tensor, decode_chunk_size: int, sink: FrameSink,
         sink(start, frames)
         if after_chunk is not None:
             after_chunk(frames)
-
-
-def latent_size(vae, height: int, width: int) -> tuple[int, int]:
-    f = vae_scale_factor(vae)
-    return height // f, width // f
 
 
 @torch.no_grad()
