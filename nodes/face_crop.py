@@ -1,7 +1,6 @@
 """SVFRFaceCrop: video frames -> aligned face crops per track + the crop record + a preview."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from comfy_api.latest import io
 
@@ -11,35 +10,6 @@ from .types import CATEGORY, SVFRFaceCrops, SVFRFaceDetector, image_to_frames, t
 MODES = ("tracked", "official")
 FACE_CHOICES = ("largest", "all", "index")
 NO_FACE = ("error", "pass through")
-_BOX_COLORS = ((0.1, 1.0, 0.2), (1.0, 0.8, 0.1), (0.2, 0.6, 1.0), (1.0, 0.3, 0.8))
-
-
-PREVIEW_MAX_SIDE = 512  # the preview is for looking at: small, so a long video is not copied at full size
-
-
-def draw_crop_boxes(frames: torch.Tensor, record, max_side: int = PREVIEW_MAX_SIDE) -> torch.Tensor:
-    """The frames (scaled to at most max_side px) with each crop's outline, one colour per track."""
-    import cv2
-
-    n, h, w = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
-    scale = min(1.0, max_side / max(h, w))
-    ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
-    boxes: dict[int, list] = {}
-    s = float(record.size)
-    square = np.array([[0, 0], [s, 0], [s, s], [0, s]], dtype=np.float64)
-    for ti, track in enumerate(record.tracks):
-        for f, M in zip(track.frame_indices, track.transforms):
-            inv = cv2.invertAffineTransform(np.asarray(M, dtype=np.float64))
-            corners = (square @ inv[:, :2].T + inv[:, 2]) * (pw / w, ph / h)
-            boxes.setdefault(int(f), []).append((ti, np.round(corners).astype(np.int32)))
-    out = np.empty((n, ph, pw, 3), np.float32)
-    for f in range(n):
-        img = frames[f].numpy()
-        img = np.ascontiguousarray(img if scale == 1.0 else cv2.resize(img, (pw, ph), interpolation=cv2.INTER_AREA))
-        for ti, corners in boxes.get(f, ()):
-            cv2.polylines(img, [corners], True, _BOX_COLORS[ti % len(_BOX_COLORS)], 1, cv2.LINE_AA)
-        out[f] = img
-    return torch.from_numpy(out)
 
 
 class SVFRFaceCrop(io.ComfyNode):
@@ -83,6 +53,7 @@ class SVFRFaceCrop(io.ComfyNode):
     def execute(cls, images, detector, mode: str, faces: str, index: int, crop_size: int,
                 if_no_face: str) -> io.NodeOutput:
         from svfr_model.faces.pipeline import crop_faces
+        from svfr_model.faces.preview import draw_crop_boxes
 
         frames = image_to_frames(images, "images")
         result = crop_faces(frames, detector, mode=mode, faces=index if faces == "index" else faces,
