@@ -32,7 +32,7 @@ TEMPLATES = REPO / "example_workflows"
 
 # What an API twin may change (lower) with respect to its UI workflow, per node type.
 TWIN_OVERRIDES = {
-    "SVFRSampler": {"steps": 2, "pass1_steps": 2},
+    "SVFRSampler": {"steps": 1, "pass1_steps": 1},
     "VHS_LoadVideo": {"frame_load_cap": 16},
 }
 
@@ -77,7 +77,7 @@ def wf_bfr() -> dict:
 
 
 def wf_bfr_colorization() -> dict:
-    return _base(colorization=True, prefix="svfr/bfr_colorization")
+    return _base(faces="largest", colorization=True, prefix="svfr/bfr_colorization")
 
 
 def wf_inpainting() -> dict:
@@ -89,7 +89,7 @@ def wf_inpainting() -> dict:
 
 
 def wf_restore_upscale() -> dict:
-    g = _base(prefix="svfr/restore_upscale")
+    g = _base(faces="largest", prefix="svfr/restore_upscale")
     g["12"] = {"class_type": "ImageScaleBy", "inputs": {"image": ["8", 0], "upscale_method": "lanczos",
                                                         "scale_by": 2.0}}
     g["9"]["inputs"]["images"] = ["12", 0]

@@ -22,7 +22,6 @@ from conftest import IN_CI, REPO_ROOT, SHARED_DIR, require_path
 from e2e.comfy_client import ComfyClient
 from e2e import example_inputs
 
-E2E_FRAMES = int(os.environ.get("SVFR_E2E_FRAMES", "20"))
 START_TIMEOUT = 240
 
 
@@ -75,7 +74,7 @@ def server_dirs(tmp_path_factory) -> dict[str, Path]:
 def example_files(server_dirs) -> dict[str, Path]:
     """The workflows' input files, written into the server's input folder under the names they use."""
     demo = require_path(SHARED_DIR / "fixtures" / "svfr_demo", "SVFR demo clips")
-    return example_inputs.make_all(demo, server_dirs["input"], E2E_FRAMES)
+    return example_inputs.make_all(demo, server_dirs["input"], example_inputs.E2E_FRAMES)
 
 
 @pytest.fixture(scope="session")

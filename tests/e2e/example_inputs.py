@@ -1,6 +1,6 @@
 """Inputs for the example workflows, made from the real demo clips (no download).
 
-* ``svfr_example.mp4``: a 16:9 640x360 clip with two real faces side by side (``lq3.mp4`` on the
+* ``svfr_example.mp4``: a 16:9 960x540 clip with two real faces side by side (``lq3.mp4`` on the
   left, ``lq1.mp4`` on the right, both resized) over a static textured background, 25 fps, with a
   440 Hz sine audio track (AAC).
 * ``svfr_example_noface.mp4``: same canvas and audio, no face (a moving coloured block).
@@ -20,15 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-CANVAS_W, CANVAS_H = 640, 360
+CANVAS_W, CANVAS_H = 960, 540
 FPS = 25
 AUDIO_RATE = 48000
 VIDEO_NAME = "svfr_example.mp4"
 NOFACE_NAME = "svfr_example_noface.mp4"
 MASK_NAME = "svfr_example_mask.png"
 REFERENCE_NAME = "svfr_example_reference.png"
+# frames of the clips the e2e tests make (few: every frame costs VAE work at 512x512 on CPU)
+E2E_FRAMES = int(os.environ.get("SVFR_E2E_FRAMES", "4"))
 # (x, y, size) of each square source clip on the canvas
-PLACEMENTS = {"lq3.mp4": (24, 30, 300), "lq1.mp4": (376, 60, 240)}
+# (room around them: a crop box larger than the clip must still leave background to compare)
+PLACEMENTS = {"lq3.mp4": (60, 120, 300), "lq1.mp4": (600, 150, 240)}
 FACE_BOXES = [(x, y, x + s, y + s) for (x, y, s) in PLACEMENTS.values()]
 
 
@@ -112,7 +115,7 @@ def noface_frames(n: int) -> list[np.ndarray]:
     for i in range(n):
         f = bg.copy()
         x = 40 + 12 * i
-        f[120:200, x:x + 80] = (200, 60, 40)
+        f[200:280, x:x + 80] = (200, 60, 40)
         frames.append(f)
     return frames
 
