@@ -24,19 +24,53 @@ def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: s
     return tensor[start:start + n]
 
 
-def _reference_for(reference: torch.Tensor | None, k: int, n_tracks: int):
+def _reference_for(references: list | None, k: int, n_tracks: int):
+    """The (image, landmarks or None) reference of track k: one for all tracks, or one per track."""
     from svfr_model.errors import InputError
 
-    if reference is None:
-        return None
-    if reference.shape[0] == 1:
-        return reference[0]
-    if reference.shape[0] != n_tracks:
+    if references is None:
+        return None, None
+    if len(references) == 1:
+        return references[0]
+    if len(references) != n_tracks:
         raise InputError(
-            f"input 'reference' has {reference.shape[0]} images: give 1 (used for every face) "
+            f"input 'reference' has {len(references)} images: give 1 (used for every face) "
             f"or one per face track ({n_tracks})."
         )
-    return reference[k]
+    return references[k]
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_detector():
+    """The embedded RetinaFace, loaded once per session (the sampler has no detector input)."""
+    from svfr_model.faces.detect import load_detector
+
+    return load_detector("retinaface")
+
+
+def _prepare_references(ref_frames: torch.Tensor | None, crop_h: int, crop_w: int, faces) -> list | None:
+    """Each reference image as (image at crop size, its landmarks or None).
+
+    An image of the crops' size is used as is (a first sampler's reference, or a photo already run
+    through SVFR Face Crop): the engine finds its face. Any other size is a photo: its largest face
+    is detected, aligned and cropped exactly like the video crops (the record's mode, else tracked),
+    because the model reads the reference latent as if it were framed like its input crops.
+    """
+    if ref_frames is None:
+        return None
+    if crop_h != crop_w:  # not face crops: nothing to frame a photo like (the engine names the size)
+        return [(img, None) for img in ref_frames]
+    from svfr_model.faces.reference import crop_reference
+
+    mode = faces.mode if faces is not None else "tracked"
+    out = []
+    for img in ref_frames:
+        if tuple(img.shape[:2]) == (crop_h, crop_w):
+            out.append((img, None))
+        else:
+            crop, landmarks = crop_reference(img, _reference_detector(), size=crop_h, mode=mode)
+            out.append((torch.from_numpy(crop), landmarks))
+    return out
 
 
 class SVFRSampler(io.ComfyNode):
@@ -59,7 +93,8 @@ class SVFRSampler(io.ComfyNode):
                 SVFRMask.Input("mask", optional=True,
                                tooltip="Inpainting region in crop space (from SVFR Inpaint Mask)."),
                 io.Image.Input("reference", optional=True,
-                               tooltip="A good image of the face: skips pass 1. One image, or one per face track."),
+                               tooltip="A good image of the face: skips pass 1. One image, or one per face track. "
+                                       "A photo of another size is face-detected and cropped like the crops."),
                 SVFRFaceCrops.Input("faces", optional=True,
                                     tooltip="The crop record: restores each face track on its own "
                                             "(needed when the crops hold several faces)."),
@@ -117,6 +152,7 @@ class SVFRSampler(io.ComfyNode):
             empty = torch.zeros((0, size, int(frames.shape[2]), 3))
             return io.NodeOutput(to_output(empty), to_output(empty))
         ref_frames = image_to_frames(reference, "reference") if reference is not None else None
+        given_refs = _prepare_references(ref_frames, size, int(frames.shape[2]), faces)
         masks = mask_to_batch(mask, "mask") if mask is not None else None
         tasks = [int(round(float(b))) for b in task]
 
@@ -125,7 +161,7 @@ class SVFRSampler(io.ComfyNode):
         restored, references, start = [], [], 0
         for k, n in enumerate(lengths):
             progress.start_track(k)
-            ref = _reference_for(ref_frames, k, len(lengths))
+            ref, ref_landmarks = _reference_for(given_refs, k, len(lengths))
             run = functools.partial(
                 restore_video, model.models, frames[start:start + n], tasks=tasks,
                 mask=_pick(masks, start, n, n_total, "mask"), reference=ref,
@@ -137,8 +173,9 @@ class SVFRSampler(io.ComfyNode):
             )
             landmarks = _pass1_landmarks(faces, k, n, window, size)
             try:
-                # a given reference is searched for its face (it may be a photo framed differently)
-                result = run(reference_landmarks=landmarks if ref is None else None)
+                # a crop-sized reference is searched for its face (it may be a photo framed differently);
+                # a photo cropped here brings its landmarks
+                result = run(reference_landmarks=landmarks if ref is None else ref_landmarks)
             except NoFaceError as exc:
                 if landmarks is None:
                     raise NoFaceError(
