@@ -81,7 +81,7 @@ def test_single_file_from_search_dir_or_explicit(tmp_path):
     assert mf.vae_format == "single_file" and mf.vae_weights == ckpts / "svd_xt_1_1.safetensors"
     (models / "vae/diffusion_pytorch_model.fp16.safetensors").unlink()
     assert find_model_files(models, search_dirs=[ckpts]).vae_weights == ckpts / "svd_xt_1_1.safetensors"
-    with pytest.raises(WeightsError, match="single-file checkpoint not found"):
+    with pytest.raises(WeightsError, match="single-file checkpoint: .*nope.safetensors \\(file given but not found\\)"):
         find_model_files(models, single_file=ckpts / "nope.safetensors")
 
 
@@ -149,3 +149,81 @@ def test_load_vae_without_config_explains_mismatch(parity_dir, tmp_path):
     assert mf.vae_config is None
     with pytest.raises(WeightsError, match="no config.json"):
         load_vae(mf)
+
+
+def test_vae_not_required_when_the_caller_brings_one(tmp_path):
+    """A flat folder without any VAE is complete for a caller with its own VAE (ComfyUI's VAE input)."""
+    _touch(tmp_path, "unet.pth", "id_linear.pth", "insightface_glint360k.pth")
+    with pytest.raises(WeightsError, match="SVD-xt VAE"):
+        find_model_files(tmp_path)
+    mf = find_model_files(tmp_path, require_vae=False)
+    assert mf.layout == "flat" and mf.vae_weights is None and mf.vae_format is None
+    assert mf.unet == tmp_path / "unet.pth" and mf.arcface == tmp_path / "insightface_glint360k.pth"
+    # other missing files are still reported, the VAE is not
+    (tmp_path / "unet.pth").unlink()
+    with pytest.raises(WeightsError) as ei:
+        find_model_files(tmp_path, require_vae=False)
+    assert "unet.pth" in str(ei.value) and "SVD-xt VAE" not in str(ei.value)
+    # an official folder that has a VAE still reports it
+    _touch(tmp_path / "off", *OFFICIAL)
+    assert find_model_files(tmp_path / "off", require_vae=False).vae_format == "diffusers"
+
+
+def _safetensors(path, keys):
+    import torch
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: torch.zeros(2) for k in keys}, str(path))
+    return path
+
+
+def test_vae_file_format_from_the_header_not_the_name(tmp_path):
+    from svfr_model.model_files import vae_file_format
+
+    orig = _safetensors(tmp_path / "diffusion_pytorch_model.safetensors",
+                        ["first_stage_model.decoder.conv_in.weight", "model.diffusion_model.out.2.bias"])
+    vae_only_orig = _safetensors(tmp_path / "a.safetensors", ["decoder.mid.block_1.norm1.weight"])
+    diffusers = _safetensors(tmp_path / "svd_xt.safetensors", ["decoder.mid_block.resnets.0.spatial_res_block.norm1.weight"])
+    assert vae_file_format(orig) == "single_file" and vae_file_format(vae_only_orig) == "single_file"
+    assert vae_file_format(diffusers) == "diffusers"
+    # a pickle cannot be inspected without loading it: its name decides
+    _touch(tmp_path, "p/svd_xt.ckpt", "p/diffusion_pytorch_model.bin")
+    assert vae_file_format(tmp_path / "p/svd_xt.ckpt") == "single_file"
+    assert vae_file_format(tmp_path / "p/diffusion_pytorch_model.bin") == "diffusers"
+
+
+def test_explicit_files_without_a_folder(tmp_path):
+    files = _touch(tmp_path, "a/u.pth", "b/idl.safetensors", "c/vae/config.json")
+    vae = _safetensors(tmp_path / "c/vae/w.safetensors", ["decoder.conv_in.weight"])
+    mf = find_model_files(None, require_arcface=False, unet=files / "a/u.pth", id_linear=files / "b/idl.safetensors",
+                          vae=vae)
+    assert mf.layout == "explicit" and mf.root is None
+    assert (mf.unet, mf.id_linear, mf.arcface) == (tmp_path / "a/u.pth", tmp_path / "b/idl.safetensors", None)
+    assert mf.vae_format == "diffusers" and mf.vae_config == tmp_path / "c/vae/config.json"
+    assert mf.config_path("unet") == PACKAGED_CONFIGS["unet"] and mf.scheduler_config is None
+    assert mf.arcface_place.as_posix() == "face_restoration/insightface_glint360k.pth"
+    assert "(explicit files)" in mf.describe()
+
+
+def test_explicit_files_win_over_the_folder_and_missing_ones_join_the_list(tmp_path):
+    _touch(tmp_path / "m", *OFFICIAL)
+    _touch(tmp_path, "mine/unet.safetensors")
+    mf = find_model_files(tmp_path / "m", unet=tmp_path / "mine/unet.safetensors")
+    assert mf.unet == tmp_path / "mine/unet.safetensors"
+    assert mf.id_linear == tmp_path / "m/face_restoration/id_linear.pth"
+    assert mf.arcface_place == tmp_path / "m/face_restoration/insightface_glint360k.pth"
+    with pytest.raises(WeightsError) as ei:
+        find_model_files(tmp_path / "m", arcface=tmp_path / "no_arc.pth", vae=tmp_path / "no_vae.safetensors")
+    msg = str(ei.value)
+    assert f"{tmp_path / 'no_arc.pth'} (file given but not found)" in msg
+    assert f"{tmp_path / 'no_vae.safetensors'} (file given but not found)" in msg
+    assert msg.count("  - ") == 2  # the folder's own files are there
+    with pytest.raises(WeightsError, match="two VAE sources"):
+        find_model_files(tmp_path / "m", vae=tmp_path / "a", single_file=tmp_path / "b")
+
+
+def test_arcface_place_in_a_flat_folder(tmp_path):
+    _touch(tmp_path, "unet.pth", "id_linear.pth", "svd_xt.safetensors")
+    mf = find_model_files(tmp_path, require_arcface=False)
+    assert mf.arcface is None and mf.arcface_place == tmp_path / "insightface_glint360k.pth"

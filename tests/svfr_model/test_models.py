@@ -142,30 +142,184 @@ def test_safetensors_twins_load_identically(tmp_path):
         assert all(torch.equal(sa[k], sb[k]) for k in sb)
 
 
-@pytest.mark.parametrize("explicit", [False, True])
-def test_missing_files_one_message_listing_each(tmp_path, explicit):
-    from svfr_model.models import find_model_paths, load_svfr_models
+def test_missing_files_one_message_listing_each(tmp_path):
+    from svfr_model.models import load_svfr_models
 
     (tmp_path / "face_restoration").mkdir()
     with pytest.raises(WeightsError) as err:
-        if explicit:  # the engine's own lookup (used with per-file overrides)
-            find_model_paths(tmp_path)
-        else:         # model_files discovery
-            load_svfr_models(tmp_path)
+        load_svfr_models(tmp_path)
     msg = str(err.value)
     for needle in ("unet.pth", "id_linear.pth", "diffusion_pytorch_model.fp16.safetensors",
                    str(tmp_path / "face_restoration"), "stable-video-diffusion-img2vid-xt", "SVFR"):
         assert needle in msg
-    assert msg.count("\n  - ") == 3
+    assert msg.count("\n  - ") == 3  # ArcFace is optional at load time: not listed
+
+
+def test_missing_given_files_are_listed_with_the_folder_ones(tmp_path):
+    """A per-file override that does not exist is one more entry of the same message (no silent fallback)."""
+    from svfr_model.models import load_svfr_models
+
+    (tmp_path / "face_restoration").mkdir()
+    with pytest.raises(WeightsError) as err:
+        load_svfr_models(tmp_path, unet=tmp_path / "elsewhere" / "u.pth", arcface=tmp_path / "arc.pth")
+    msg = str(err.value)
+    assert f"{tmp_path / 'elsewhere' / 'u.pth'} (file given but not found)" in msg
+    assert f"{tmp_path / 'arc.pth'} (file given but not found)" in msg
+    assert str(tmp_path / "face_restoration" / "id_linear.pth") in msg
+    assert msg.count("\n  - ") == 4  # unet (given), id_linear, arcface (given), VAE
+
+
+def test_no_folder_and_no_files_says_which_arguments_to_pass():
+    from svfr_model.models import load_svfr_models
+
+    with pytest.raises(WeightsError) as err:
+        load_svfr_models(None, id_linear=PARITY / "models" / "face_restoration" / "id_linear.pth")
+    msg = str(err.value)
+    assert "pass unet=<path to unet.pth>" in msg and "pass vae=" in msg
+    assert "id_linear" not in msg.split("\n", 1)[1]  # the given file exists: not listed
+    assert msg.count("\n  - ") == 2
 
 
 def test_missing_root_folder(tmp_path):
-    from svfr_model.models import find_model_paths, load_svfr_models
+    from svfr_model.models import load_svfr_models
 
     with pytest.raises(WeightsError, match="folder not found"):
         load_svfr_models(tmp_path / "nope")
     with pytest.raises(WeightsError, match="folder not found"):
-        find_model_paths(tmp_path / "nope", unet=tmp_path / "u.pth")
+        load_svfr_models(tmp_path / "nope", unet=tmp_path / "u.pth")
+
+
+def test_explicit_files_override_the_folder(tmp_path):
+    """unet= / id_linear= / vae= given by path win over the folder's files; values are the given files'."""
+    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.models import load_svfr_models
+
+    root = _copy_models(tmp_path)
+    face = root / "face_restoration"
+    other = tmp_path / "other"
+    other.mkdir()
+    unet_sd = read_state_dict(face / "unet.pth")
+    changed = {k: (v * 2 if k == "conv_in.weight" else v) for k, v in unet_sd.items()}
+    torch.save(changed, other / "my_unet.pth")
+    (face / "unet.pth").unlink()  # the folder may even lack it
+    vae_src = root / "stable-video-diffusion-img2vid-xt" / "vae"
+    shutil.move(vae_src, other / "vae")  # the folder has no VAE; the given file brings its own config
+    m = load_svfr_models(root, unet=other / "my_unet.pth", vae=other / "vae" / "diffusion_pytorch_model.fp16.safetensors")
+    assert m.paths.unet == other / "my_unet.pth" and m.paths.vae_config == other / "vae" / "config.json"
+    assert m.paths.id_linear == face / "id_linear.pth"
+    assert torch.equal(m.unet.conv_in.weight, unet_sd["conv_in.weight"].float() * 2)
+    vae_sd = read_state_dict(other / "vae" / "diffusion_pytorch_model.fp16.safetensors")
+    own = m.vae.state_dict()
+    assert set(own) == set(vae_sd) and all(torch.equal(own[k], vae_sd[k].float()) for k in vae_sd)
+
+
+def test_ready_vae_module_needs_no_vae_file(tmp_path):
+    from svfr_model.models import load_svfr_models
+    from svfr_model.vae import build_vae
+
+    root = _copy_models(tmp_path)
+    vae_dir = root / "stable-video-diffusion-img2vid-xt" / "vae"
+    vae = build_vae(vae_dir / "config.json")
+    shutil.rmtree(vae_dir)
+    m = load_svfr_models(root, vae=vae)
+    assert m.vae is vae and m.paths.vae_weights is None
+
+
+def _original_format_single_file(path: Path, big_numel: int) -> dict[str, torch.Tensor]:
+    """An svd_xt-style single file: the tiny fixture VAE under Stability's names ("first_stage_model.")
+    next to a big non-VAE tensor (stands for the UNet). Returns the diffusers VAE state dict it encodes."""
+    from safetensors.torch import save_file
+
+    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.svd_single_file import key_mapping
+
+    vae_dir = PARITY / "models" / "stable-video-diffusion-img2vid-xt" / "vae"
+    diffusers_sd = read_state_dict(require_path(vae_dir / "diffusion_pytorch_model.fp16.safetensors", "tiny VAE"))
+    names = key_mapping(diffusers_sd, len(json.loads((vae_dir / "config.json").read_text())["block_out_channels"]))
+    tensors = {f"first_stage_model.{names[k]}": v.contiguous() for k, v in diffusers_sd.items()}
+    tensors["model.diffusion_model.input_blocks.0.0.weight"] = torch.ones(big_numel, dtype=torch.float16)
+    tensors["conditioner.embedders.0.open_clip.model.logit_scale"] = torch.ones(1)
+    save_file(tensors, str(path))
+    return diffusers_sd
+
+
+class _ReadRecorder:
+    """Records which tensors are materialised from safetensors files, lazily or whole."""
+
+    def __init__(self, monkeypatch):
+        import safetensors
+        import safetensors.torch
+
+        self.lazy: list[str] = []
+        self.whole: list[str] = []
+        real_open, real_load = safetensors.safe_open, safetensors.torch.load_file
+        recorder = self
+
+        class Handle:
+            def __init__(self, *a, **kw):
+                self._h = real_open(*a, **kw)
+
+            def keys(self):
+                return self._h.keys()
+
+            def get_tensor(self, key):
+                recorder.lazy.append(key)
+                return self._h.get_tensor(key)
+
+            def __getattr__(self, name):  # anything else (get_slice, ...) is refused: it would escape the record
+                raise AssertionError(f"unexpected safetensors handle access: {name}")
+
+        def load_file(filename, *a, **kw):
+            recorder.whole.append(str(filename))
+            return real_load(filename, *a, **kw)
+
+        monkeypatch.setattr(safetensors, "safe_open", Handle)
+        monkeypatch.setattr(safetensors.torch, "load_file", load_file)
+
+
+def test_single_file_vae_reads_only_the_vae_tensors(tmp_path, monkeypatch):
+    """ComfyUI's svd_xt.safetensors in a flat folder: only the first_stage_model.* tensors are read (never
+    the UNet part, never the whole file), and the VAE gets exactly the encoded weights."""
+    from svfr_model.models import load_svfr_models
+
+    src = require_path(PARITY / "models", "parity models")
+    flat = tmp_path / "svfr"
+    (flat / "unet").mkdir(parents=True)
+    for name in ("unet.pth", "id_linear.pth"):
+        shutil.copy(src / "face_restoration" / name, flat / name)
+    shutil.copy(src / "stable-video-diffusion-img2vid-xt" / "unet" / "config.json", flat / "unet" / "config.json")
+    single = flat / "svd_xt.safetensors"
+    diffusers_sd = _original_format_single_file(single, big_numel=4_000_000)
+    rec = _ReadRecorder(monkeypatch)
+    m = load_svfr_models(flat)
+    assert m.paths.vae_weights == single and m.paths.vae_format == "single_file"
+    assert str(single) not in rec.whole
+    vae_keys = {k for k in rec.lazy if k.startswith("first_stage_model.")}
+    assert rec.lazy and set(rec.lazy) == vae_keys  # nothing but VAE tensors
+    assert len(vae_keys) == len(diffusers_sd) and len(rec.lazy) == len(vae_keys)  # each read once
+    own = m.vae.state_dict()
+    assert set(own) == set(diffusers_sd)
+    assert all(torch.equal(own[k], diffusers_sd[k].float()) for k in diffusers_sd)
+
+
+def test_renamed_single_file_in_a_vae_folder_is_still_read_lazily(tmp_path, monkeypatch):
+    """The header decides, not the name: svd_xt.safetensors saved as vae/diffusion_pytorch_model.safetensors
+    (or given as vae=) is converted from its VAE tensors only."""
+    from svfr_model.model_files import find_model_files, load_vae
+
+    root = _copy_models(tmp_path)
+    vae_dir = root / "stable-video-diffusion-img2vid-xt" / "vae"
+    shutil.rmtree(vae_dir)
+    vae_dir.mkdir()
+    diffusers_sd = _original_format_single_file(vae_dir / "diffusion_pytorch_model.safetensors", big_numel=1000)
+    rec = _ReadRecorder(monkeypatch)
+    files = find_model_files(root, require_arcface=False)
+    assert files.vae_format == "diffusers"  # by name; load_vae looks at the header
+    vae = load_vae(files)
+    assert rec.whole == [] and all(k.startswith("first_stage_model.") for k in rec.lazy)
+    assert all(torch.equal(vae.state_dict()[k], diffusers_sd[k].float()) for k in diffusers_sd)
+    given = find_model_files(root, require_arcface=False, vae=vae_dir / "diffusion_pytorch_model.safetensors")
+    assert given.vae_format == "single_file" and given.vae_config is None
 
 
 def test_flat_layout_loads(tmp_path):
@@ -225,11 +379,12 @@ def test_truncated_unet_file(tmp_path):
 def test_missing_configs_fall_back_to_shipped_real_ones(tmp_path):
     """Without the SVD-xt config files the shipped real configs are used (here they cannot fit the tiny
     weights, which proves they were used: a shape mismatch naming the config as the cause)."""
-    from svfr_model.models import find_model_paths, load_svfr_models
+    from svfr_model.model_files import find_model_files
+    from svfr_model.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     (root / "stable-video-diffusion-img2vid-xt" / "unet" / "config.json").unlink()
-    paths = find_model_paths(root)
+    paths = find_model_files(root, require_arcface=False)
     assert paths.unet_config is None and paths.vae_config is not None
     with pytest.raises(WeightsError, match="config does not match"):
         load_svfr_models(root)
