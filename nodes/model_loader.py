@@ -22,8 +22,9 @@ class SVFRModelLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input(
                     "model_folder", options=host.model_folder_choices(), default=host.ROOT_CHOICE,
-                    tooltip="Folder in models/svfr holding the official layout (face_restoration/ + "
-                            "stable-video-diffusion-img2vid-xt/). '.' = models/svfr itself.",
+                    tooltip="Folder in models/svfr holding the SVFR files: the official layout (face_restoration/ + "
+                            "stable-video-diffusion-img2vid-xt/) or the files side by side. "
+                            "'.' = models/svfr itself.",
                 ),
                 io.Combo.Input(
                     "precision", options=list(host.PRECISIONS), default="auto",
@@ -46,33 +47,22 @@ class SVFRModelLoader(io.ComfyNode):
         root = host.resolve_model_folder(model_folder)
         dtype = host.pick_dtype(precision)
         # Built on the offload device; ComfyUI's load_models_gpu moves them before sampling.
-        models = load_model_set(root, dtype, str(mm.unet_offload_device()),
-                                _convert_comfy_vae(vae) if vae is not None else None)
+        models = load_model_set(root, dtype, str(mm.unet_offload_device()), comfy_vae=vae)
         handle = host.SVFRModelHandle(models=models, patchers=host.wrap_in_patchers(models),
                                       dtype=dtype, source=root)
         return io.NodeOutput(handle)
 
 
-def load_model_set(root: str, dtype: str, device: str, vae_module=None):
+def load_model_set(root: str, dtype: str, device: str, comfy_vae=None):
     """Check every file first (one error naming all missing ones, ArcFace included: the node always
-    needs it for the identity tokens), then load strictly."""
-    from svfr_model.models import find_model_paths, load_svfr_models
+    needs it for the identity tokens), then load strictly. With ``comfy_vae`` (the ComfyUI VAE input) no
+    VAE is needed on disk, in any layout; it is converted only once the files are known to be there."""
+    from svfr_model.model_files import find_model_files
+    from svfr_model.models import load_svfr_models
 
-    if vae_module is None:
-        from svfr_model.model_files import find_model_files
-
-        files = find_model_files(root, require_arcface=True)  # official or flat layout
-        return load_svfr_models(files.root, unet=files.unet, id_linear=files.id_linear, arcface=files.arcface,
-                                vae=files.vae_weights, dtype=dtype, device=device)
-    paths = find_model_paths(root, vae=vae_module)  # VAE from the ComfyUI input: not needed on disk
-    if paths.arcface is None:
-        from svfr_model.errors import WeightsError
-
-        raise WeightsError(
-            "missing SVFR model files:\n  - ArcFace (IResNet-100, glint360k): put insightface_glint360k.pth "
-            f"at {paths.arcface_expected}. Get it from the SVFR release (official wangzhiyaoo/SVFR README)."
-        )
-    return load_svfr_models(root, vae=vae_module, dtype=dtype, device=device)
+    find_model_files(root, require_arcface=True, require_vae=comfy_vae is None)  # cheap: file checks only
+    vae_module = _convert_comfy_vae(comfy_vae) if comfy_vae is not None else None
+    return load_svfr_models(root, vae=vae_module, dtype=dtype, device=device, require_arcface=True)
 
 
 def _convert_comfy_vae(vae):

@@ -91,3 +91,50 @@ def test_vae_input_that_is_not_a_vae_is_refused(node_classes, svfr_models_dir, t
     svfr_models_dir(test_models_svfr)
     with pytest.raises(WeightsError, match="input 'vae'"):
         node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32", vae=object())
+
+
+def test_flat_folder_without_vae_uses_the_vae_input(node_classes, svfr_models_dir, test_models_svfr, svfr_handle,
+                                                      tmp_path):
+    """models/svfr as ComfyUI users fill it (files side by side, no SVD vae/ folder) + the VAE of Image Only
+    Checkpoint Loader: loads, with the file's UNet weights and the input's VAE weights exactly."""
+    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.errors import WeightsError
+    from svfr_model.svd_single_file import key_mapping
+
+    flat = tmp_path / "svfr"
+    (flat / "unet").mkdir(parents=True)
+    face = test_models_svfr / "face_restoration"
+    for src in (face / "unet.pth", face / "id_linear.pth", face / "insightface_glint360k.safetensors"):
+        (flat / src.name).symlink_to(src)
+    # the tiny UNet needs its own config (the built-in one is real-size)
+    (flat / "unet" / "config.json").symlink_to(test_models_svfr / "stable-video-diffusion-img2vid-xt/unet/config.json")
+    svfr_models_dir(flat)
+    with pytest.raises(WeightsError, match="SVD-xt VAE"):  # without the input the VAE is missing
+        node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32")
+
+    diffusers_sd = {k: v * 0.5 for k, v in svfr_handle.models.vae.state_dict().items()}  # differs from the folder's
+    names = key_mapping(diffusers_sd, len(svfr_handle.models.vae.config.block_out_channels))
+    handle = node_classes["SVFRModelLoader"].execute(
+        model_folder=".", precision="fp32", vae=_ComfyVAELike({names[k]: v for k, v in diffusers_sd.items()})
+    ).result[0]
+    assert handle.source == str(flat) and handle.models.paths.layout == "flat"
+    got = handle.models.vae.state_dict()
+    assert set(got) == set(diffusers_sd) and all(torch.equal(got[k], diffusers_sd[k]) for k in got)
+    sd = read_state_dict(face / "unet.pth")
+    assert torch.equal(handle.models.unet.conv_in.weight, sd["conv_in.weight"].float())
+    assert handle.models.arcface is not None and len(handle.patchers) == 4
+
+
+def test_flat_folder_with_vae_input_still_needs_arcface(node_classes, svfr_models_dir, test_models_svfr, tmp_path):
+    from svfr_model.errors import WeightsError
+
+    flat = tmp_path / "svfr"
+    flat.mkdir()
+    for name in ("unet.pth", "id_linear.pth"):
+        (flat / name).symlink_to(test_models_svfr / "face_restoration" / name)
+    svfr_models_dir(flat)
+    with pytest.raises(WeightsError) as err:
+        node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32", vae=_ComfyVAELike({}))
+    msg = str(err.value)
+    assert str(flat / "insightface_glint360k.pth") in msg and "drive.google.com" in msg
+    assert "SVD-xt VAE" not in msg and msg.count("  - ") == 1
