@@ -16,6 +16,7 @@ from e2e.ui_format import VIRTUAL_NODES, ui_to_api, widget_values_of
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
+API_DIR = WORKFLOWS / "api"  # API twins: out of the folder ComfyUI lists as templates
 TEMPLATES = REPO / "example_workflows"
 E2E = REPO / "tests" / "e2e"
 # input name -> how a twin may differ: it may only lower these (0 = "no limit" for frame caps)
@@ -74,7 +75,7 @@ def test_the_documented_workflows_ship():
 @pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
 def test_ui_and_api_twin_in_sync(ui_path):
     ui = _load(ui_path)
-    twin_path = WORKFLOWS / f"{ui_path.stem}.api.json"
+    twin_path = API_DIR / f"{ui_path.stem}.api.json"
     assert "nodes" in ui and "links" in ui, "the UI file must be a UI-format graph"
     twin = _load(twin_path)
     assert all("class_type" in n for n in twin.values()), "the twin must be an API-format prompt"
@@ -109,7 +110,7 @@ def test_ui_graph_is_well_typed(ui_path):
 
 def test_sync_check_catches_a_changed_value_and_allows_lower_steps():
     ui = _load(WORKFLOWS / "svfr_bfr_video.json")
-    twin = _load(WORKFLOWS / "svfr_bfr_video.api.json")
+    twin = _load(API_DIR / "svfr_bfr_video.api.json")
     sampler = next(k for k, v in twin.items() if v["class_type"] == "SVFRSampler")
     changed = copy.deepcopy(twin)
     changed[sampler]["inputs"]["seed"] += 1
@@ -126,7 +127,7 @@ def test_sync_check_catches_a_changed_value_and_allows_lower_steps():
 
 
 def test_vhs_variant_matches_vhs_published_inputs():
-    twin = _load(WORKFLOWS / "svfr_vhs.api.json")
+    twin = _load(API_DIR / "svfr_vhs.api.json")
     vhs_nodes = {k: v for k, v in twin.items() if v["class_type"].startswith("VHS_")}
     assert {v["class_type"] for v in vhs_nodes.values()} == {"VHS_LoadVideo", "VHS_VideoInfoLoaded",
                                                               "VHS_VideoCombine"}

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the example workflows: ``workflows/NAME.json`` (UI graph users drag in),
-``workflows/NAME.api.json`` (its API twin, run by the e2e tests with fewer steps) and
+``workflows/api/NAME.api.json`` (its API twin, run by the e2e tests with fewer steps) and
 ``example_workflows/NAME.json`` (ComfyUI's template browser shows those).
 
 Every graph is declared once below as an API prompt with the full (official) settings; the UI file
@@ -28,6 +28,7 @@ from e2e.ui_format import api_to_ui, node_input_order  # noqa: E402
 SNAPSHOT = HERE / "node_inputs_snapshot.json"
 VHS_INPUTS = HERE / "vhs_node_inputs.json"
 WORKFLOWS = REPO / "workflows"
+API_DIR = WORKFLOWS / "api"  # API twins: out of the folder ComfyUI lists as templates
 TEMPLATES = REPO / "example_workflows"
 
 # What an API twin may change (lower) with respect to its UI workflow, per node type.
@@ -227,14 +228,14 @@ def main() -> int:
     if args.snapshot:
         refresh_snapshot(args.snapshot)
     defs = load_defs()
-    WORKFLOWS.mkdir(exist_ok=True)
+    API_DIR.mkdir(parents=True, exist_ok=True)
     TEMPLATES.mkdir(exist_ok=True)
     for name in WORKFLOWS_SPEC:
         ui, twin = build_one(name, defs)
         text = json.dumps(ui, indent=1, ensure_ascii=False) + "\n"
         (WORKFLOWS / f"{name}.json").write_text(text)
         (TEMPLATES / f"{name}.json").write_text(text)
-        (WORKFLOWS / f"{name}.api.json").write_text(json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
+        (API_DIR / f"{name}.api.json").write_text(json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {name}")
     return 0
 

@@ -61,6 +61,8 @@ def test_pack_web_directory_and_templates_served(client):
     assert shipped
     pack = next(k for k in templates if k == "comfyui-svfr")
     assert set(shipped) <= set(templates[pack])
+    # API-format twins live in workflows/api/, out of the template browser (they are not UI graphs)
+    assert not [n for n in templates[pack] if n.endswith(".api")], templates[pack]
     for name in shipped:  # served as the UI graph the template browser opens
         graph = client._get(f"/api/workflow_templates/{pack}/{name}.json")
         assert "nodes" in graph and "links" in graph

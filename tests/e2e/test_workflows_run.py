@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "workflows"
-RUNNABLE = sorted(p.name[: -len(".api.json")] for p in WORKFLOWS.glob("*.api.json") if p.name != "svfr_vhs.api.json")
+API_DIR = WORKFLOWS / "api"
+RUNNABLE = sorted(p.name[: -len(".api.json")] for p in API_DIR.glob("*.api.json") if p.name != "svfr_vhs.api.json")
 RUN_TIMEOUT = 600
 # mean absolute difference (0..1 scale) tolerated for "unchanged" pixels after an H.264 round trip,
 # and required for "restored" face regions (the tiny random model repaints faces completely)
@@ -33,7 +34,7 @@ _results: dict[str, object] = {}
 
 
 def twin(name: str) -> dict:
-    return json.loads((WORKFLOWS / f"{name}.api.json").read_text())
+    return json.loads((API_DIR / f"{name}.api.json").read_text())
 
 
 def node_of(workflow: dict, class_type: str) -> str:
