@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                    help="SVFR models folder (official layout: face_restoration/ + stable-video-diffusion-img2vid-xt/)")
     p.add_argument("--tasks", default="bfr", help="comma-separated: bfr, colorization, inpainting (default bfr)")
     p.add_argument("--mask", type=Path, help="inpainting mask image (white = fill), in the INPUT frame's pixels")
-    p.add_argument("--reference", type=Path, help="reference face image (skips pass 1); same framing as the crops")
+    p.add_argument("--reference", type=Path, help="reference face photo (skips pass 1); any size: its face is detected and framed like the crops")
     p.add_argument("--seed", type=int, default=77)
     p.add_argument("--steps", type=int, default=30, help="pass-2 steps (official 30)")
     p.add_argument("--pass1-steps", type=int, default=50, help="pass-1 steps (official 50)")
@@ -119,11 +119,27 @@ def run(args: argparse.Namespace) -> int:
                   overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength,
                   decode_chunk=args.decode_chunk)
 
+    detector = None
+
+    def get_detector():
+        nonlocal detector
+        if detector is None:
+            from ..faces.detect import load_detector
+
+            detector = load_detector("retinaface")
+        return detector
+
     def ref_for(size: int):
+        """(reference at the crop size, its landmarks or None): a photo of another size is framed like
+        the crops (the model sees the reference where it sees the face); one already at crop size is used as is."""
         if reference is None:
-            return None
-        r = reference if reference.shape[:2] == (size, size) else _resize(reference, size, "bicubic")
-        return torch.from_numpy(r.astype(np.float32) / 255.0)
+            return None, None
+        if reference.shape[:2] == (size, size):
+            return torch.from_numpy(reference.astype(np.float32) / 255.0), None
+        from ..faces.reference import crop_reference
+
+        crop, landmarks = crop_reference(reference, get_detector(), size=size, mode=args.crop_mode)
+        return torch.as_tensor(crop), landmarks
 
     if args.no_crop:
         if h != w:
@@ -135,23 +151,29 @@ def run(args: argparse.Namespace) -> int:
             frames_u8 = np.stack([_resize(f, args.size, "bicubic") for f in frames_u8])
             mask = _resize(mask, args.size, "nearest") if mask is not None else None
         frames = torch.from_numpy(frames_u8).float().div_(255.0)
+        ref, ref_landmarks = ref_for(args.size)
         result = restore_video(models, frames, mask=torch.from_numpy(mask) if mask is not None else None,
-                               reference=ref_for(args.size), progress=_Progress(args.quiet, "restore"), **common)
+                               reference=ref, reference_landmarks=ref_landmarks,
+                               progress=_Progress(args.quiet, "restore"), **common)
         out = result.frames
     else:
         from ..faces import crop_faces, paste_faces, warp_mask_to_crops
-        from ..faces.detect import load_detector
 
         frames = torch.from_numpy(frames_u8).float().div_(255.0)
         faces = int(args.faces) if args.faces.isdigit() else args.faces
-        crops = crop_faces(frames, load_detector("retinaface"), mode=args.crop_mode, faces=faces, size=args.size,
+        crops = crop_faces(frames, get_detector(), mode=args.crop_mode, faces=faces, size=args.size,
                            progress=_Progress(args.quiet, "faces"))
         say(f"{len(crops.crops)} face track(s)" + (f"; skipped: {crops.record.skipped}" if crops.record.skipped else ""))
         masks = warp_mask_to_crops(torch.from_numpy(mask), crops.record) if mask is not None else None
+        ref, ref_landmarks = ref_for(args.size)
         restored = []
         for k, crop in enumerate(crops.crops):
+            if ref is None:
+                # pass 1's reference is the last frame of its first window; the crops are aligned, so its
+                # face sits where the record says (no detection on a still-degraded frame)
+                ref_landmarks = crops.record.tracks[k].landmarks[min(args.window, len(crop)) - 1]
             result = restore_video(models, crop, mask=masks[k] if masks is not None else None,
-                                   reference=ref_for(args.size),
+                                   reference=ref, reference_landmarks=ref_landmarks,
                                    progress=_Progress(args.quiet, f"restore face {k + 1}/{len(crops.crops)}"),
                                    **common)
             restored.append(result.frames)
