@@ -48,7 +48,8 @@ def _reference_detector():
     return load_detector("retinaface")
 
 
-def _prepare_references(ref_frames: torch.Tensor | None, crop_h: int, crop_w: int, faces) -> list | None:
+def _prepare_references(ref_frames: torch.Tensor | None, crop_h: int, crop_w: int, faces,
+                        n_tracks: int) -> list | None:
     """Each reference image as (image at crop size, its landmarks or None).
 
     An image of the crops' size is used as is (a first sampler's reference, or a photo already run
@@ -58,6 +59,7 @@ def _prepare_references(ref_frames: torch.Tensor | None, crop_h: int, crop_w: in
     """
     if ref_frames is None:
         return None
+    _reference_for([None] * ref_frames.shape[0], 0, n_tracks)  # wrong count: refused before any detection
     if crop_h != crop_w:  # not face crops: nothing to frame a photo like (the engine names the size)
         return [(img, None) for img in ref_frames]
     from svfr_model.faces.reference import crop_reference
@@ -152,7 +154,7 @@ class SVFRSampler(io.ComfyNode):
             empty = torch.zeros((0, size, int(frames.shape[2]), 3))
             return io.NodeOutput(to_output(empty), to_output(empty))
         ref_frames = image_to_frames(reference, "reference") if reference is not None else None
-        given_refs = _prepare_references(ref_frames, size, int(frames.shape[2]), faces)
+        given_refs = _prepare_references(ref_frames, size, int(frames.shape[2]), faces, len(lengths))
         masks = mask_to_batch(mask, "mask") if mask is not None else None
         tasks = [int(round(float(b))) for b in task]
 

@@ -111,3 +111,16 @@ def test_photo_without_a_face_names_the_reference_input(node_classes, svfr_handl
     with pytest.raises(NoFaceError, match="no face found in the reference image"):
         node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, faces=record,
                                             reference=flat, **ARGS)
+
+
+def test_wrong_number_of_references_is_refused_before_any_detection(node_classes, svfr_handle, crops_and_record,
+                                                                     portrait, monkeypatch):
+    import svfr_model.faces.reference as reference_mod
+    from svfr_model.errors import InputError
+
+    crops, record = crops_and_record
+    monkeypatch.setattr(reference_mod, "crop_reference",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("detection ran")))
+    with pytest.raises(InputError, match="'reference' has 3 images: give 1"):
+        node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, faces=record,
+                                            reference=portrait.repeat(3, 1, 1, 1), **ARGS)
