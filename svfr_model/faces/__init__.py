@@ -1,5 +1,7 @@
 """Face pipeline around the model: detect, track, crop to 512, paste back (see pipeline.py)."""
 from .pipeline import FaceCropRecord, FaceCrops, FaceTrack, crop_faces, paste_faces
 from .masks import warp_mask_to_crops
+from .reference import crop_reference
 
-__all__ = ["FaceCropRecord", "FaceCrops", "FaceTrack", "crop_faces", "paste_faces", "warp_mask_to_crops"]
+__all__ = ["FaceCropRecord", "FaceCrops", "FaceTrack", "crop_faces", "paste_faces", "warp_mask_to_crops",
+           "crop_reference"]
