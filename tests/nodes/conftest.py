@@ -16,6 +16,8 @@ import pytest
 
 from conftest import CACHE_DIR, REPO_ROOT, require_path
 
+SAMPLER_CROP_SIZE = 64  # the tiny parity UNet runs at 64x64 crops
+
 PACK_NAME = "svfr_pack_under_test"
 
 
@@ -102,3 +104,21 @@ def svfr_handle(comfy, node_classes, test_models_svfr):
 
     folder_paths.add_model_folder_path("svfr", str(test_models_svfr), is_default=True)
     return node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32").result[0]
+
+
+@pytest.fixture(scope="session")
+def crops_and_record(node_classes):
+    """A 3-frame 560x400 clip of a moving real face, cropped by the nodes at the tiny UNet's 64 px."""
+    import numpy as np
+    import torch
+    from testdata import astronaut
+
+    face = astronaut()[:400, 40:440].astype(np.float32) / 255.0
+    frames = np.full((3, 400, 560, 3), 0.3, np.float32)
+    for i in range(3):
+        frames[i, :, 60 + 4 * i:460 + 4 * i] = face
+    det = node_classes["SVFRFaceDetectorLoader"].execute(detector="retinaface (embedded)").result[0]
+    crops, record, _ = node_classes["SVFRFaceCrop"].execute(
+        images=torch.from_numpy(frames), detector=det, mode="tracked", faces="largest", index=0,
+        crop_size=SAMPLER_CROP_SIZE, if_no_face="error").result
+    return crops, record

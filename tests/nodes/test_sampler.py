@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from testdata import astronaut
 
 pytestmark = pytest.mark.comfy
-SIZE = 64  # the tiny parity UNet runs at 64x64 crops
+SIZE = 64  # = conftest.SAMPLER_CROP_SIZE: the tiny parity UNet runs at 64x64 crops
 ARGS = dict(seed=5, steps=1, pass1_steps=1, guidance_min=1.5, guidance_max=2.5, window=2, overlap=1,
             noise_aug=0.0, i2i_strength=1.0, decode_chunk=2)
 TASK = torch.tensor([1.0, 0.0, 0.0])
@@ -21,19 +20,6 @@ TASK = torch.tensor([1.0, 0.0, 0.0])
 
 def _hook(calls):
     return lambda value, total, preview, node_id=None: calls.append((value, total, preview))
-
-
-@pytest.fixture(scope="module")
-def crops_and_record(node_classes):
-    face = astronaut()[:400, 40:440].astype(np.float32) / 255.0
-    frames = np.full((3, 400, 560, 3), 0.3, np.float32)
-    for i in range(3):
-        frames[i, :, 60 + 4 * i:460 + 4 * i] = face
-    det = node_classes["SVFRFaceDetectorLoader"].execute(detector="retinaface (embedded)").result[0]
-    crops, record, _ = node_classes["SVFRFaceCrop"].execute(
-        images=torch.from_numpy(frames), detector=det, mode="tracked", faces="largest", index=0,
-        crop_size=SIZE, if_no_face="error").result
-    return crops, record
 
 
 def _direct(handle, crops, record, **extra):

@@ -29,19 +29,6 @@ def _count_calls(comfy_utils, fn):
 
 
 @pytest.fixture(scope="module")
-def crops_and_record(node_classes):
-    face = astronaut()[:400, 40:440].astype(np.float32) / 255.0
-    frames = np.full((3, 400, 560, 3), 0.3, np.float32)
-    for i in range(3):
-        frames[i, :, 60 + 4 * i:460 + 4 * i] = face
-    det = node_classes["SVFRFaceDetectorLoader"].execute(detector="retinaface (embedded)").result[0]
-    crops, record, _ = node_classes["SVFRFaceCrop"].execute(
-        images=torch.from_numpy(frames), detector=det, mode="tracked", faces="largest", index=0,
-        crop_size=SIZE, if_no_face="error").result
-    return crops, record
-
-
-@pytest.fixture(scope="module")
 def portrait():
     """An arbitrary-size portrait as LoadImage gives it: (1, 420, 300, 3) float 0..1."""
     photo = cv2.resize(astronaut(), (300, 420), interpolation=cv2.INTER_AREA)
