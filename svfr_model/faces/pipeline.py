@@ -19,7 +19,7 @@ from ..errors import Cancelled, InputError, NoFaceError
 from . import framing
 from .color import COLOR_MODES, apply_lab, lab_stats, match_color
 from .masks import DEFAULT_ERODE, DEFAULT_FEATHER, paste_mask
-from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box, sampled_frame_indices
+from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box
 from .paste import paste_one
 from .track import RawTrack, fill_track, link_detections
 

@@ -8,7 +8,6 @@ stops (execution_interrupted) and the next prompt succeeds.
 """
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from conftest import REPO_ROOT
 from svfr_model.cli import main
-from svfr_model.commands.convert import convert_all, convert_file
+from svfr_model.commands.convert import convert_file
 from svfr_model.errors import InputError, WeightsError
 
 
