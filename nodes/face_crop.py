@@ -42,10 +42,10 @@ class SVFRFaceCrop(io.ComfyNode):
                                        "Paste Back returns the frames unchanged."),
             ],
             outputs=[
-                io.Image.Output("crops", tooltip="All face tracks concatenated along the batch, each track contiguous."),
+                io.Image.Output("crops", display_name="crops", tooltip="All face tracks concatenated along the batch, each track contiguous."),
                 SVFRFaceCrops.Output("face_crops", display_name="faces",
                                      tooltip="The crop record, for Paste Back / Inpaint Mask / Sampler."),
-                io.Image.Output("preview", tooltip="The frames with the crop boxes drawn (at most 512 px wide/high)."),
+                io.Image.Output("preview", display_name="preview", tooltip="The frames with the crop boxes drawn (at most 512 px wide/high)."),
             ],
         )
 

@@ -37,7 +37,7 @@ class SVFRModelLoader(io.ComfyNode):
                             "Used instead of the SVD vae/ folder (same weights, converted exactly).",
                 ),
             ],
-            outputs=[SVFRModel.Output("svfr_model", tooltip="The SVFR models, managed by ComfyUI.")],
+            outputs=[SVFRModel.Output("svfr_model", display_name="svfr_model", tooltip="The SVFR models, managed by ComfyUI.")],
         )
 
     @classmethod

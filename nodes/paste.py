@@ -34,7 +34,7 @@ class SVFRPasteBack(io.ComfyNode):
             ],
             outputs=[
                 io.Image.Output("pasted", display_name="images", tooltip="Frames with restored faces, original size."),
-                io.Mask.Output("mask", tooltip="Where restored pixels were pasted (1 = restored)."),
+                io.Mask.Output("mask", display_name="mask", tooltip="Where restored pixels were pasted (1 = restored)."),
             ],
         )
 

@@ -123,7 +123,7 @@ class SVFRSampler(io.ComfyNode):
                              tooltip="Frames decoded by the VAE at once: lower uses less memory."),
             ],
             outputs=[
-                io.Image.Output("restored", tooltip="Restored crops, same frames and order as 'crops'."),
+                io.Image.Output("restored", display_name="restored", tooltip="Restored crops, same frames and order as 'crops'."),
                 io.Image.Output("reference_used", display_name="reference", tooltip="The reference frame used, one per face track."),
             ],
         )

@@ -36,7 +36,7 @@ class SVFRTaskVector(io.ComfyNode):
                 io.Boolean.Input("inpainting", default=False,
                                  tooltip="Fill the masked region (connect an SVFR Inpaint Mask to the sampler)."),
             ],
-            outputs=[SVFRTask.Output("task", tooltip="The 3-bit task vector [BFR, colorization, inpainting].")],
+            outputs=[SVFRTask.Output("task", display_name="task", tooltip="The 3-bit task vector [BFR, colorization, inpainting].")],
         )
 
     @classmethod
