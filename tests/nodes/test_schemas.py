@@ -38,7 +38,8 @@ def test_schema_sockets_tooltips_and_description(node_classes, node_id):
     assert [i.id for i in schema.inputs] == inputs
     # API-format links address outputs by index; display names are what users see (ids must differ
     # from input ids, so e.g. the sampler's 'reference' output has the id 'reference_used')
-    assert [(o.display_name or o.id, o.io_type) for o in schema.outputs] == outputs
+    # every output carries a display name, else the graph editor shows only its type ("IMAGE")
+    assert [(o.display_name, o.io_type) for o in schema.outputs] == outputs
     assert schema.category == "SVFR" and len(schema.description) > 40
     for i in schema.inputs:
         assert i.tooltip and len(i.tooltip) > 10, f"{node_id}.{i.id} has no tooltip"
