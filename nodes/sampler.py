@@ -1,8 +1,6 @@
 """SVFRSampler: the two-pass self-referred refinement over face crops, inside ComfyUI's model management."""
 from __future__ import annotations
 
-import functools
-
 import torch
 from comfy_api.latest import io
 
@@ -24,55 +22,8 @@ def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: s
     return tensor[start:start + n]
 
 
-def _reference_for(references: list | None, k: int, n_tracks: int):
-    """The (image, landmarks or None) reference of track k: one for all tracks, or one per track."""
-    from svfr_model.errors import InputError
-
-    if references is None:
-        return None, None
-    if len(references) == 1:
-        return references[0]
-    if len(references) != n_tracks:
-        raise InputError(
-            f"input 'reference' has {len(references)} images: give 1 (used for every face) "
-            f"or one per face track ({n_tracks})."
-        )
-    return references[k]
-
-
-@functools.lru_cache(maxsize=1)
-def _reference_detector():
-    """The embedded RetinaFace, loaded once per session (the sampler has no detector input)."""
-    from svfr_model.faces.detect import load_detector
-
-    return load_detector("retinaface")
-
-
-def _prepare_references(ref_frames: torch.Tensor | None, crop_h: int, crop_w: int, faces,
-                        n_tracks: int) -> list | None:
-    """Each reference image as (image at crop size, its landmarks or None).
-
-    An image of the crops' size is used as is (a first sampler's reference, or a photo already run
-    through SVFR Face Crop): the engine finds its face. Any other size is a photo: its largest face
-    is detected, aligned and cropped exactly like the video crops (the record's mode, else tracked),
-    because the model reads the reference latent as if it were framed like its input crops.
-    """
-    if ref_frames is None:
-        return None
-    _reference_for([None] * ref_frames.shape[0], 0, n_tracks)  # wrong count: refused before any detection
-    if crop_h != crop_w:  # not face crops: nothing to frame a photo like (the engine names the size)
-        return [(img, None) for img in ref_frames]
-    from svfr_model.faces.reference import crop_reference
-
-    mode = faces.mode if faces is not None else "tracked"
-    out = []
-    for img in ref_frames:
-        if tuple(img.shape[:2]) == (crop_h, crop_w):
-            out.append((img, None))
-        else:
-            crop, landmarks = crop_reference(img, _reference_detector(), size=crop_h, mode=mode)
-            out.append((torch.from_numpy(crop), landmarks))
-    return out
+NO_FACE_HINT = ("In ComfyUI: connect the sampler's 'faces' input to the faces output of "
+                "SVFR Face Crop (its landmarks are then used), or give a reference with a clear face.")
 
 
 class SVFRSampler(io.ComfyNode):
@@ -144,8 +95,7 @@ class SVFRSampler(io.ComfyNode):
     def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
                 guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
                 decode_chunk: int, mask=None, reference=None, faces=None) -> io.NodeOutput:
-        from svfr_model.errors import NoFaceError
-        from svfr_model.pipeline import restore_video
+        from svfr_model.faces.restore_tracks import restore_tracks
 
         frames = image_to_frames(crops, "crops")
         n_total, size = int(frames.shape[0]), int(frames.shape[1])
@@ -153,56 +103,31 @@ class SVFRSampler(io.ComfyNode):
         if n_total == 0:  # a clip without faces passed through by SVFR Face Crop: nothing to restore
             empty = torch.zeros((0, size, int(frames.shape[2]), 3))
             return io.NodeOutput(to_output(empty), to_output(empty))
-        ref_frames = image_to_frames(reference, "reference") if reference is not None else None
-        given_refs = _prepare_references(ref_frames, size, int(frames.shape[2]), faces, len(lengths))
+        refs = list(image_to_frames(reference, "reference")) if reference is not None else None
         masks = mask_to_batch(mask, "mask") if mask is not None else None
         tasks = [int(round(float(b))) for b in task]
+        starts = [sum(lengths[:k]) for k in range(len(lengths))]
+        clips = [frames[s:s + n] for s, n in zip(starts, lengths)]
+        track_masks = [_pick(masks, s, n, n_total, "mask") for s, n in zip(starts, lengths)]
 
         host.load_for_inference(model)
         progress = host.ProgressOverTracks(lengths)
-        restored, references, start = [], [], 0
-        for k, n in enumerate(lengths):
+
+        def progress_for_track(k: int):
+            if k:
+                progress.finish_track()
             progress.start_track(k)
-            ref, ref_landmarks = _reference_for(given_refs, k, len(lengths))
-            run = functools.partial(
-                restore_video, model.models, frames[start:start + n], tasks=tasks,
-                mask=_pick(masks, start, n, n_total, "mask"), reference=ref,
-                seed=seed, steps=steps, pass1_steps=pass1_steps,
-                guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
-                noise_aug=noise_aug, i2i_strength=i2i_strength, decode_chunk=decode_chunk,
-                dtype=model.dtype, device=model.device,
-                progress=progress.callback, cancel=host.cancel_check,
-            )
-            landmarks = _pass1_landmarks(faces, k, n, window, size)
-            try:
-                # a crop-sized reference is searched for its face (it may be a photo framed differently);
-                # a photo cropped here brings its landmarks
-                result = run(reference_landmarks=landmarks if ref is None else ref_landmarks)
-            except NoFaceError as exc:
-                if landmarks is None:
-                    raise NoFaceError(
-                        f"{exc}\nIn ComfyUI: connect the sampler's 'faces' input to the faces output of "
-                        "SVFR Face Crop (its landmarks are then used), or give a reference with a clear face."
-                    ) from None
-                # e.g. a first sampler's still-degraded reference: it is aligned like the crops
-                # (raised before any denoising, so the retry costs nothing)
-                result = run(reference_landmarks=landmarks)
-            progress.finish_track()
-            restored.append(result.frames)
-            references.append(result.reference[None])
-            start += n
+            return progress.callback
+
+        results = restore_tracks(
+            model.models, clips, faces, references=refs, masks=track_masks,
+            progress_for_track=progress_for_track, no_face_hint=NO_FACE_HINT,
+            tasks=tasks, seed=seed, steps=steps, pass1_steps=pass1_steps,
+            guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
+            noise_aug=noise_aug, i2i_strength=i2i_strength, decode_chunk=decode_chunk,
+            dtype=model.dtype, device=model.device, cancel=host.cancel_check,
+        )
         host.release_cache()
-        return io.NodeOutput(to_output(torch.cat(restored)), to_output(torch.cat(references)))
-
-
-def _pass1_landmarks(faces, k: int, n: int, window: int, size: int):
-    """Landmarks of the pass-1 reference frame (the last of the first window), from the crop record.
-
-    The crops are aligned, so the face in the restored frame sits where the record says: no detection
-    on the restored frame is needed (it could fail on a still noisy face). Without a record the
-    engine detects the face itself.
-    """
-    if faces is None:
-        return None
-    landmarks = faces.tracks[k].landmarks[min(window, n) - 1]
-    return landmarks * (size / float(faces.size))
+        restored = torch.cat([r.frames for r in results])
+        references = torch.cat([r.reference[None] for r in results])
+        return io.NodeOutput(to_output(restored), to_output(references))

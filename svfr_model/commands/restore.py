@@ -1,7 +1,7 @@
 """``python -m svfr_model restore INPUT OUTPUT --models DIR [--tasks bfr,colorization,inpainting] [--mask M]``
 
 Reads the video with PyAV, finds and crops the face(s) (face pipeline), restores each face track with
-``restore_video``, pastes the result back into the original frames and writes OUTPUT with the input's
+``restore_tracks``, pastes the result back into the original frames and writes OUTPUT with the input's
 fps and audio. ``--no-crop`` skips the face step for clips that already are square face crops: they are
 resized to the model size (512) and written at that size.
 """
@@ -95,8 +95,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..faces.restore_tracks import restore_tracks
     from ..models import load_svfr_models
-    from ..pipeline import restore_video
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     models = load_svfr_models(args.models, dtype=args.dtype, device=args.device)
@@ -129,18 +129,6 @@ def run(args: argparse.Namespace) -> int:
             detector = load_detector("retinaface")
         return detector
 
-    def ref_for(size: int):
-        """(reference at the crop size, its landmarks or None): a photo of another size is framed like
-        the crops (the model sees the reference where it sees the face); one already at crop size is used as is."""
-        if reference is None:
-            return None, None
-        if reference.shape[:2] == (size, size):
-            return torch.from_numpy(reference.astype(np.float32) / 255.0), None
-        from ..faces.reference import crop_reference
-
-        crop, landmarks = crop_reference(reference, get_detector(), size=size, mode=args.crop_mode)
-        return torch.as_tensor(crop), landmarks
-
     if args.no_crop:
         if h != w:
             raise InputError(f"--no-crop needs square face clips, but {args.input} is {w}x{h}: drop --no-crop to "
@@ -151,10 +139,10 @@ def run(args: argparse.Namespace) -> int:
             frames_u8 = np.stack([_resize(f, args.size, "bicubic") for f in frames_u8])
             mask = _resize(mask, args.size, "nearest") if mask is not None else None
         frames = torch.from_numpy(frames_u8).float().div_(255.0)
-        ref, ref_landmarks = ref_for(args.size)
-        result = restore_video(models, frames, mask=torch.from_numpy(mask) if mask is not None else None,
-                               reference=ref, reference_landmarks=ref_landmarks,
-                               progress=_Progress(args.quiet, "restore"), **common)
+        result, = restore_tracks(models, [frames], None, references=[reference] if reference is not None else None,
+                                 masks=[torch.from_numpy(mask) if mask is not None else None],
+                                 reference_mode=args.crop_mode,
+                                 progress_for_track=lambda k: _Progress(args.quiet, "restore"), **common)
         out = result.frames
     else:
         from ..faces import crop_faces, paste_faces, warp_mask_to_crops
@@ -165,18 +153,12 @@ def run(args: argparse.Namespace) -> int:
                            progress=_Progress(args.quiet, "faces"))
         say(f"{len(crops.crops)} face track(s)" + (f"; skipped: {crops.record.skipped}" if crops.record.skipped else ""))
         masks = warp_mask_to_crops(torch.from_numpy(mask), crops.record) if mask is not None else None
-        ref, ref_landmarks = ref_for(args.size)
-        restored = []
-        for k, crop in enumerate(crops.crops):
-            if ref is None:
-                # pass 1's reference is the last frame of its first window; the crops are aligned, so its
-                # face sits where the record says (no detection on a still-degraded frame)
-                ref_landmarks = crops.record.tracks[k].landmarks[min(args.window, len(crop)) - 1]
-            result = restore_video(models, crop, mask=masks[k] if masks is not None else None,
-                                   reference=ref, reference_landmarks=ref_landmarks,
-                                   progress=_Progress(args.quiet, f"restore face {k + 1}/{len(crops.crops)}"),
-                                   **common)
-            restored.append(result.frames)
+        n_tracks = len(crops.crops)
+        results = restore_tracks(
+            models, crops.crops, crops.record, references=[reference] if reference is not None else None,
+            masks=masks, detector=get_detector(),
+            progress_for_track=lambda k: _Progress(args.quiet, f"restore face {k + 1}/{n_tracks}"), **common)
+        restored = [r.frames for r in results]
         from ..faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
 
         scale = args.size / 512.0  # the blend defaults are meant for 512 px crops
