@@ -46,3 +46,33 @@ def demo_dir() -> Path:
 @pytest.fixture(scope="session")
 def keys_dir() -> Path:
     return require_path(SHARED_DIR / "fixtures" / "svfr_keys", "SVFR key manifests")
+
+
+@pytest.fixture(scope="session")
+def test_models_dir(parity_dir) -> Path:
+    """Tiny SVFR model folder (official layout): the parity fixture's models + a random real-size ArcFace.
+
+    Built by scripts/make_test_models.py (local, deterministic, no download; idempotent in < 1 s);
+    ``<it>/missing_arcface`` is the same set without the ArcFace.
+    """
+    import importlib.util
+
+    out = Path(os.environ.get("SVFR_TEST_MODELS", CACHE_DIR / "test_models"))
+    script = require_path(REPO_ROOT / "scripts" / "make_test_models.py", "scripts/make_test_models.py")
+    spec = importlib.util.spec_from_file_location("svfr_make_test_models", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build(out, quiet=True)
+    return out.resolve() / "svfr"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Behaviour tests on tiny tensors run on one torch thread (OpenMP on a shared CPU is very slow);
+    the parity tests keep the fixture's 2 threads."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -83,18 +83,9 @@ def svfr_models_dir(comfy, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def test_models_svfr(parity_dir) -> Path:
-    """Tiny SVFR model folder (parity fixture models + random real-size ArcFace) with a missing_arcface twin.
-
-    Built by scripts/make_test_models.py (local, deterministic, no download; idempotent in < 1 s).
-    """
-    out = Path(os.environ.get("SVFR_TEST_MODELS", CACHE_DIR / "test_models"))
-    script = require_path(REPO_ROOT / "scripts" / "make_test_models.py", "scripts/make_test_models.py")
-    spec = importlib.util.spec_from_file_location("make_test_models_for_node_tests", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.build(out, quiet=True)
-    return out.resolve() / "svfr"
+def test_models_svfr(test_models_dir) -> Path:
+    """The shared tiny model folder (tests/conftest.py: test_models_dir)."""
+    return test_models_dir
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import SHARED_DIR, require_path
 from svfr_model.cli import main
 from svfr_model.faces.detect import load_detector
 from svfr_model.video_io import read_video, write_video
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 DEMO = SHARED_DIR / "fixtures" / "svfr_demo"
 # Where the two faces sit on the 384x160 canvas (x offsets of the two 128x128 clips)
@@ -16,19 +17,8 @@ LEFT, RIGHT, TOP = 16, 240, 16
 
 
 @pytest.fixture(scope="module")
-def models_dir():
-    """Tiny parity models + a random real-size ArcFace (scripts/make_test_models.py: generated, cached)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from conftest import REPO_ROOT
-
-    require_path(SHARED_DIR / "fixtures" / "svfr_parity" / "models", "tiny models")
-    res = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "make_test_models.py")],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return Path(res.stdout.strip().splitlines()[-1]).parent / "svfr"
+def models_dir(test_models_dir):
+    return test_models_dir
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,6 @@ def two_face_clip(tmp_path_factory):
 
 
 def test_restore_two_faces_on_non_square_video(tmp_path, models_dir, two_face_clip):
-    torch.set_num_threads(1)
     path, canvas = two_face_clip
     assert len(load_detector("retinaface").detect(canvas[0])) == 2  # the premise: two faces are found
     out = tmp_path / "out.mp4"
@@ -67,7 +56,6 @@ def test_restore_with_a_reference_photo_of_another_size(tmp_path, models_dir):
     from PIL import Image
     from testdata import astronaut
 
-    torch.set_num_threads(1)
     src = require_path(DEMO / "lq1.mp4", "demo clip lq1.mp4")
     photo = tmp_path / "portrait.png"
     Image.fromarray(astronaut()).resize((300, 300), Image.BICUBIC).crop((0, 0, 300, 260)).save(photo)

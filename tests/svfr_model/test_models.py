@@ -16,12 +16,7 @@ PARITY = SHARED_DIR / "fixtures" / "svfr_parity"
 KEYS = SHARED_DIR / "fixtures" / "svfr_keys"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _shapes(module) -> dict[str, list[int]]:

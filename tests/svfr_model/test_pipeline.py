@@ -19,14 +19,7 @@ from svfr_model.errors import Cancelled, InputError, NoFaceError, WeightsError
 PARITY = SHARED_DIR / "fixtures" / "svfr_parity"
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    # One thread: these tests check behaviour, not the fixture's bits (the parity tests use 2 threads as
-    # the fixture did), and tiny-tensor OpenMP runs are very slow when the CPU is shared.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @lru_cache(maxsize=1)

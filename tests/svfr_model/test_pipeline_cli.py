@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import SHARED_DIR, require_path
 from svfr_model.cli import main
@@ -14,28 +13,11 @@ FAST = ["--steps", "1", "--pass1-steps", "2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def models_dir():
-    """Tiny parity models + a random real-size ArcFace (scripts/make_test_models.py: generated, cached)."""
-    import subprocess
-    import sys
-
-    from conftest import REPO_ROOT
-
-    require_path(PARITY_MODELS, "tiny models")
-    res = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "make_test_models.py")],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    root = __import__("pathlib").Path(res.stdout.strip().splitlines()[-1]).parent / "svfr"
-    assert (root / "face_restoration").is_dir()
-    return root
+def models_dir(test_models_dir):
+    return test_models_dir
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _probe(path):

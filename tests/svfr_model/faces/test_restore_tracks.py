@@ -4,17 +4,14 @@ Tiny parity models at 64 px crops, 1 step per pass, 3 frames of two faces (the C
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import CACHE_DIR, REPO_ROOT, SHARED_DIR, require_path
 from testdata import astronaut
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SIZE = 64
 ARGS = dict(tasks=[1, 0, 0], seed=5, steps=1, pass1_steps=1, guidance_min=1.5, guidance_max=2.5, window=2,
@@ -22,17 +19,10 @@ ARGS = dict(tasks=[1, 0, 0], seed=5, steps=1, pass1_steps=1, guidance_min=1.5, g
 
 
 @pytest.fixture(scope="module")
-def models():
+def models(test_models_dir):
     from svfr_model.models import load_svfr_models
 
-    require_path(SHARED_DIR / "fixtures" / "svfr_parity" / "models", "tiny parity models")
-    out = Path(os.environ.get("SVFR_TEST_MODELS", CACHE_DIR / "test_models"))
-    spec = importlib.util.spec_from_file_location("make_test_models_for_restore_tracks",
-                                                  REPO_ROOT / "scripts" / "make_test_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.build(out, quiet=True)
-    return load_svfr_models(out.resolve() / "svfr", dtype="fp32", device="cpu")
+    return load_svfr_models(test_models_dir, dtype="fp32", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +63,6 @@ def _direct(models, clip, **kwargs):
 def test_each_track_equals_restore_video_with_the_record_landmarks(models, two_tracks):
     from svfr_model.faces.restore_tracks import restore_tracks
 
-    torch.set_num_threads(1)
     record = two_tracks.record
     started, ticks = [], {0: [], 1: []}
 
@@ -97,7 +86,6 @@ def test_a_photo_of_another_size_is_framed_like_the_crops_for_every_track(models
     from svfr_model.faces.reference import crop_reference
     from svfr_model.faces.restore_tracks import restore_tracks
 
-    torch.set_num_threads(1)
     record = two_tracks.record
     results = restore_tracks(models, two_tracks.crops, record, references=[portrait], detector=detector,
                              dtype=torch.float32, device="cpu", **ARGS)
@@ -126,7 +114,6 @@ def test_reference_without_a_face_falls_back_to_the_record_else_says_why(models,
     from svfr_model.errors import NoFaceError
     from svfr_model.faces.restore_tracks import restore_tracks
 
-    torch.set_num_threads(1)
     clip, record = two_tracks.crops[0], two_tracks.record
     flat = torch.full((SIZE, SIZE, 3), 0.5)  # crop-sized, used as is; the engine finds no face in it
     with pytest.raises(NoFaceError, match="(?s)no face.*\nconnect the faces"):
