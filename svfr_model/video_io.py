@@ -49,6 +49,15 @@ def _open(path, what: str):
                          "use a common format such as MP4 (H.264), MKV or MOV") from exc
 
 
+def _video_stream(container, path):
+    """The first video stream, decoded with frame threads; a clear error when there is none."""
+    if not container.streams.video:
+        raise InputError(f"{str(path)!r} has no video stream (is it an audio file or an image?)")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
 def _stream_fps(stream) -> Fraction | float:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
@@ -62,10 +71,7 @@ def read_video(path, *, max_frames: int | None = None) -> Video:
 
     container = _open(path, "video")
     try:
-        if not container.streams.video:
-            raise InputError(f"{str(path)!r} has no video stream (is it an audio file or an image?)")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         fps = _stream_fps(stream)
         audio = None
         if container.streams.audio:
@@ -94,10 +100,7 @@ def iter_video(path, *, chunk: int = 32):
     """Decode ``path`` lazily: yields (m, H, W, 3) uint8 RGB arrays of up to ``chunk`` frames."""
     container = _open(path, "video")
     try:
-        if not container.streams.video:
-            raise InputError(f"{str(path)!r} has no video stream (is it an audio file or an image?)")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         buf = []
         for frame in container.decode(stream):
             buf.append(frame.to_ndarray(format="rgb24"))

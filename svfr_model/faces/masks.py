@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .arrays import as_unit_float
 
 DEFAULT_ERODE = 24
 DEFAULT_FEATHER = 32
@@ -48,13 +49,7 @@ def paste_mask(size: int, erode: float = DEFAULT_ERODE, feather: float = DEFAULT
 
 
 def _as_mask_array(mask, name: str = "mask") -> np.ndarray:
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu()
-        mask = mask.numpy() if mask.dtype in (torch.uint8, torch.float32) else mask.float().numpy()
-    arr = np.asarray(mask)
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / 255.0
-    arr = arr.astype(np.float32, copy=False)
+    arr = as_unit_float(mask)
     if arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
         arr = arr[..., 0]  # an IMAGE used as a mask: take the first channel
     if arr.ndim not in (2, 3):

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import Cancelled, InputError, NoFaceError
 from . import framing
+from .arrays import as_unit_float
 from .color import COLOR_MODES, apply_lab, lab_stats, match_color
 from .masks import DEFAULT_ERODE, DEFAULT_FEATHER, paste_mask
 from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box
@@ -541,12 +542,7 @@ def _scaled_transform(M: np.ndarray, size: int, new_size: int) -> np.ndarray:
 
 
 def _as_crop_array(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        x = x.numpy() if x.dtype in (torch.uint8, torch.float32) else x.float().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / 255.0
+    arr = as_unit_float(x)
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.shape[1] != arr.shape[2]:
