@@ -116,18 +116,41 @@ def test_guidance_per_step():
     assert g.tolist() == pytest.approx([1.5, 1.8, 2.1, 2.4, 2.7, 3.0], abs=1e-6)
 
 
+class _IdentityVAE(torch.nn.Module):
+    """encode(x).latent_dist.mean == x: the LQ conditioning latents then expose the noise-aug noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # encode_mean reads device/dtype from a parameter
+
+    def encode(self, x):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(latent_dist=SimpleNamespace(mean=x.clone()))
+
+
 @pytest.mark.parametrize("h, w", [(64, 64), (16, 24), (8, 8), (512, 512)])
-def test_chunked_noise_aug_draws_equal_one_draw(h, w):
-    """The sampler draws the noise-aug noise per encode chunk; for H, W multiples of 8 that is bitwise
-    the official single draw, and the generator ends in the same state (so the initial noise matches)."""
+@pytest.mark.parametrize("noise_aug", [0.0, 0.25])
+def test_encode_lq_chunked_noise_aug_equals_the_official_single_draw(h, w, noise_aug):
+    """encode_lq draws the noise-aug noise per encode chunk; for H, W multiples of 8 the conditioning
+    latents equal the official single (F, 3, H, W) draw, and the generator ends in the same state (so the
+    initial noise drawn next matches too), also at strength 0 where the noise is drawn but unused."""
+    from svfr_model.sampler import encode_lq
+    from svfr_model.vae import LATENT_SCALE
+
     n = 45 if h <= 64 else 3
-    g1 = torch.Generator().manual_seed(77)
-    full = torch.randn((n, 3, h, w), generator=g1)
-    after1 = torch.randn(5, generator=g1)
-    g2 = torch.Generator().manual_seed(77)
-    parts = [torch.randn((min(20, n - s), 3, h, w), generator=g2) for s in range(0, n, 20)]
-    after2 = torch.randn(5, generator=g2)
-    assert torch.equal(torch.cat(parts), full) and torch.equal(after1, after2)
+    frames = torch.rand((n, 3, h, w), generator=torch.Generator().manual_seed(5)) * 2 - 1
+    official = torch.Generator().manual_seed(77)
+    want_noise = torch.randn((n, 3, h, w), generator=official)
+    want_next = torch.randn(5, generator=official)
+
+    gen = torch.Generator().manual_seed(77)
+    init, cond = encode_lq(_IdentityVAE(), lambda a, b: frames[a:b], n, noise_aug, gen, chunk=20)
+    assert torch.equal(init, frames * LATENT_SCALE)
+    assert torch.equal(cond, frames + noise_aug * want_noise if noise_aug else frames)
+    assert torch.equal(torch.randn(5, generator=gen), want_next)
+    if noise_aug:  # the check above can see a wrong draw: the noise moves the latents
+        assert float((cond - frames).abs().mean()) > 0.1
 
 
 def test_denoise_counts_duplicated_frames_when_video_shorter_than_window():
