@@ -53,11 +53,15 @@ def test_crop_outputs_one_track_following_the_face(cropped, clip):
                                        for f in clip.numpy()]))
     changed = (preview - small).abs().amax(-1) > 1e-6
     assert 0 < changed.float().mean() < 0.05
-    # the outline of frame 0 passes through the crop square's corner mapped back to the preview
+    # the outline of frame 0 passes through the crop square's corners mapped back to the preview (the
+    # clip keeps the whole square inside the frame: corners at about x 155/298, y 19/161 in the preview)
     inv = cv2.invertAffineTransform(M[0])
-    x, y = (inv[:, 2] * 0.8).round().astype(int)  # crop pixel (0, 0) in preview coordinates
-    if 0 <= x < 512 and 0 <= y < 320:
-        assert changed[0, max(0, y - 1):y + 2, max(0, x - 1):x + 2].any()
+    corners = np.array([[0, 0, 1], [CROP - 1, 0, 1], [0, CROP - 1, 1], [CROP - 1, CROP - 1, 1]], np.float64)
+    xy = ((corners @ inv.T) * 0.8).round().astype(int)  # frame -> preview: 640x400 -> 512x320
+    inside = [(x, y) for x, y in xy if 1 <= x < 511 and 1 <= y < 319]
+    assert len(inside) == 4, xy
+    for x, y in inside:
+        assert changed[0, y - 1:y + 2, x - 1:x + 2].any(), (x, y)
 
 
 def test_paste_back_round_trip_and_untouched_background(node_classes, cropped, clip):
