@@ -95,7 +95,7 @@ class SVFRSampler(io.ComfyNode):
     def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
                 guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
                 decode_chunk: int, mask=None, reference=None, faces=None) -> io.NodeOutput:
-        from svfr_model.faces.restore_tracks import restore_tracks
+        from svfr_model.restore_tracks import restore_tracks
 
         frames = image_to_frames(crops, "crops")
         n_total, size = int(frames.shape[0]), int(frames.shape[1])

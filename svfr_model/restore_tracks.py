@@ -11,13 +11,13 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError, NoFaceError
+from .errors import InputError, NoFaceError
 
 
 @functools.lru_cache(maxsize=1)
 def default_detector():
     """The embedded RetinaFace, loaded once per process and only when a photo must be framed."""
-    from .detect import load_detector
+    from .faces.detect import load_detector
 
     return load_detector("retinaface")
 
@@ -58,7 +58,7 @@ def prepare_references(references: Sequence | None, crop_h: int, crop_w: int, n_
     reference_for_track([None] * len(references), 0, n_tracks)
     if crop_h != crop_w:  # not face crops: nothing to frame a photo like (restore_video names the size)
         return [(_as_float_image(img), None) for img in references]
-    from .reference import crop_reference
+    from .faces.reference import crop_reference
 
     out = []
     for img in references:
@@ -98,7 +98,7 @@ def restore_tracks(models, crops: Sequence[torch.Tensor], record=None, *, refere
     no_face_hint: appended to the NoFaceError raised when a reference has no face and no record helps.
     restore_kwargs: everything else ``restore_video`` takes (tasks, seed, steps, window, ..., cancel).
     """
-    from ..pipeline import restore_video
+    from .pipeline import restore_video
 
     n_tracks = len(crops)
     if record is not None and len(record.tracks) != n_tracks:

@@ -20,6 +20,10 @@ import torch
 from .checkpoints import _format_problem, load_strict, read_safetensors_metadata, read_state_dict, sniff_format
 from .errors import WeightsError
 
+# The real SVD-xt VAE config shipped with the package (model_files.PACKAGED_CONFIGS["vae"] is the same
+# file); named here so that this module does not import model_files, which imports it.
+PACKAGED_VAE_CONFIG = Path(__file__).resolve().parent / "configs" / "vae_svdxt.json"
+
 VAE_PREFIX = "first_stage_model."
 _RESNET_SPATIAL = {"conv_shortcut": "nin_shortcut"}
 _TEMPORAL = {"norm1": "in_layers.0", "conv1": "in_layers.2", "norm2": "out_layers.0", "conv2": "out_layers.3"}
@@ -92,9 +96,7 @@ def _clean_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, An
     import json
 
     if config is None:
-        from .model_files import PACKAGED_CONFIGS
-
-        config = PACKAGED_CONFIGS["vae"]
+        config = PACKAGED_VAE_CONFIG
     if isinstance(config, (str, Path)):
         config = json.loads(Path(config).read_text())
     return {k: v for k, v in dict(config).items() if not k.startswith("_")}

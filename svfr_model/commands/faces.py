@@ -71,7 +71,8 @@ def _parse_faces(value: str):
 
 def run_crop(args) -> int:
     from ..faces.detect import load_detector
-    from ..faces.pipeline import detect_faces, extract_crops, plan_from_detections
+    from ..faces.crop import extract_crops
+    from ..faces.plan import detect_faces, plan_from_detections
     from ..video_io import VideoWriter, iter_video, probe_video
 
     out_dir = Path(args.out)
@@ -122,7 +123,8 @@ def run_crop(args) -> int:
 
 
 def run_paste(args) -> int:
-    from ..faces.pipeline import FaceCropRecord, paste_faces, record_slice
+    from ..faces.paste_back import paste_faces
+    from ..faces.records import FaceCropRecord, record_slice
     from ..video_io import VideoWriter, iter_video, probe_video
 
     crops_dir = Path(args.crops_dir)

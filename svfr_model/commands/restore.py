@@ -95,7 +95,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..faces.restore_tracks import restore_tracks
+    from ..restore_tracks import restore_tracks
     from ..models import load_svfr_models
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))

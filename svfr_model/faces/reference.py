@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, NoFaceError
-from .pipeline import (DEFAULT_MIN_FACE, MODES, FrameSource, crop_frame, detect_faces, plan_from_detections)
+from .crop import crop_frame
+from .frames import FrameSource
+from .plan import DEFAULT_MIN_FACE, MODES, detect_faces, plan_from_detections
 
 REFERENCE_MAX_SIDE = 640  # the detector runs on a copy this size (as crop_faces' default); None = full size
 
