@@ -62,26 +62,53 @@ def test_unknown_folder_is_a_clear_error(node_classes, svfr_models_dir, test_mod
         node_classes["SVFRModelLoader"].execute(model_folder="no_such_folder", precision="fp32")
 
 
-class _ComfyVAELike:
-    """Stands in for comfy.sd.VAE: the node only reads first_stage_model.state_dict() (original SVD names)."""
+@pytest.fixture(scope="module")
+def comfy_svd_vae(comfy):
+    """A real ``comfy.sd.VAE`` as Image Only Checkpoint Loader builds it for svd_xt.safetensors.
 
-    def __init__(self, state_dict):
-        self.first_stage_model = torch.nn.Module()
-        self.first_stage_model.state_dict = lambda: state_dict
+    ComfyUI fixes the SVD video VAE's layout (SVD-xt size), so the state dict is full size; its values are
+    cheap but distinct per key and position (a mis-mapped or mis-reshaped tensor cannot go unnoticed).
+    """
+    import comfy.sd
+
+    # an SVD key alone makes ComfyUI build the empty (uninitialised) module: it gives the names and shapes
+    shell = comfy.sd.VAE(sd={"decoder.mid.block_1.mix_factor": torch.zeros(1)})
+    shapes = {k: v.shape for k, v in shell.first_stage_model.state_dict().items()}
+    del shell
+    sd = {k: torch.arange(torch.Size(shape).numel(), dtype=torch.float32).mul_(1e-7).add_(i * 1e-3).reshape(shape)
+          for i, (k, shape) in enumerate(sorted(shapes.items()))}
+    vae = comfy.sd.VAE(sd=sd)
+    assert vae.first_stage_model.state_dict().keys() == sd.keys()  # every key loaded, none left missing
+    return vae
 
 
-def test_vae_input_replaces_the_folder_vae_exactly(node_classes, svfr_models_dir, test_models_svfr, svfr_handle):
+def _expected_engine_vae(comfy_vae, engine_sd) -> dict:
+    """The engine VAE the converted input must equal: each diffusers key takes the ComfyUI tensor of its
+    original name (1x1 attention convs -> linear weights); SVD has no quant_conv, which becomes identity."""
     from svfr_model.svd_single_file import key_mapping
 
-    diffusers_sd = svfr_handle.models.vae.state_dict()
-    names = key_mapping(diffusers_sd, len(svfr_handle.models.vae.config.block_out_channels))
-    original = {names[k]: v.clone() for k, v in diffusers_sd.items()}
+    src = comfy_vae.first_stage_model.state_dict()
+    names = key_mapping(engine_sd, 4)
+    out = {}
+    for k, ref in engine_sd.items():
+        if names[k] in src:
+            out[k] = src[names[k]].float().reshape(ref.shape)
+        elif k == "quant_conv.weight":
+            out[k] = torch.eye(ref.shape[0]).reshape(ref.shape)
+        else:
+            assert k == "quant_conv.bias", k
+            out[k] = torch.zeros(ref.shape)
+    return out
+
+
+def test_vae_input_replaces_the_folder_vae_exactly(node_classes, svfr_models_dir, test_models_svfr, comfy_svd_vae):
     svfr_models_dir(test_models_svfr)
     handle = node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32",
-                                                     vae=_ComfyVAELike(original)).result[0]
+                                                     vae=comfy_svd_vae).result[0]
     got = handle.models.vae.state_dict()
-    assert set(got) == set(diffusers_sd)
-    assert all(torch.equal(got[k], diffusers_sd[k]) for k in got)
+    assert list(handle.models.vae.config.block_out_channels) == [128, 256, 512, 512]  # not the folder's tiny VAE
+    want = _expected_engine_vae(comfy_svd_vae, got)
+    assert all(torch.equal(got[k], want[k]) for k in got)
     assert handle.patchers[1].model.inner is handle.models.vae
 
 
@@ -93,13 +120,12 @@ def test_vae_input_that_is_not_a_vae_is_refused(node_classes, svfr_models_dir, t
         node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32", vae=object())
 
 
-def test_flat_folder_without_vae_uses_the_vae_input(node_classes, svfr_models_dir, test_models_svfr, svfr_handle,
+def test_flat_folder_without_vae_uses_the_vae_input(node_classes, svfr_models_dir, test_models_svfr, comfy_svd_vae,
                                                       tmp_path):
     """models/svfr as ComfyUI users fill it (files side by side, no SVD vae/ folder) + the VAE of Image Only
     Checkpoint Loader: loads, with the file's UNet weights and the input's VAE weights exactly."""
     from svfr_model.checkpoints import read_state_dict
     from svfr_model.errors import WeightsError
-    from svfr_model.svd_single_file import key_mapping
 
     flat = tmp_path / "svfr"
     (flat / "unet").mkdir(parents=True)
@@ -112,20 +138,19 @@ def test_flat_folder_without_vae_uses_the_vae_input(node_classes, svfr_models_di
     with pytest.raises(WeightsError, match="SVD-xt VAE"):  # without the input the VAE is missing
         node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32")
 
-    diffusers_sd = {k: v * 0.5 for k, v in svfr_handle.models.vae.state_dict().items()}  # differs from the folder's
-    names = key_mapping(diffusers_sd, len(svfr_handle.models.vae.config.block_out_channels))
-    handle = node_classes["SVFRModelLoader"].execute(
-        model_folder=".", precision="fp32", vae=_ComfyVAELike({names[k]: v for k, v in diffusers_sd.items()})
-    ).result[0]
+    handle = node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32",
+                                                     vae=comfy_svd_vae).result[0]
     assert handle.source == str(flat) and handle.models.paths.layout == "flat"
     got = handle.models.vae.state_dict()
-    assert set(got) == set(diffusers_sd) and all(torch.equal(got[k], diffusers_sd[k]) for k in got)
+    want = _expected_engine_vae(comfy_svd_vae, got)
+    assert all(torch.equal(got[k], want[k]) for k in got)
     sd = read_state_dict(face / "unet.pth")
     assert torch.equal(handle.models.unet.conv_in.weight, sd["conv_in.weight"].float())
     assert handle.models.arcface is not None and len(handle.patchers) == 4
 
 
-def test_flat_folder_with_vae_input_still_needs_arcface(node_classes, svfr_models_dir, test_models_svfr, tmp_path):
+def test_flat_folder_with_vae_input_still_needs_arcface(node_classes, svfr_models_dir, test_models_svfr, tmp_path,
+                                                         comfy_svd_vae):
     from svfr_model.errors import WeightsError
 
     flat = tmp_path / "svfr"
@@ -134,7 +159,7 @@ def test_flat_folder_with_vae_input_still_needs_arcface(node_classes, svfr_model
         (flat / name).symlink_to(test_models_svfr / "face_restoration" / name)
     svfr_models_dir(flat)
     with pytest.raises(WeightsError) as err:
-        node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32", vae=_ComfyVAELike({}))
+        node_classes["SVFRModelLoader"].execute(model_folder=".", precision="fp32", vae=comfy_svd_vae)
     msg = str(err.value)
     assert str(flat / "insightface_glint360k.pth") in msg and "drive.google.com" in msg
     assert "SVD-xt VAE" not in msg and msg.count("  - ") == 1
