@@ -22,6 +22,30 @@ def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: s
     return tensor[start:start + n]
 
 
+def _seed_control():
+    """The seed's "control after generate" default: fixed, so a rerun repeats the result.
+
+    Newer ComfyUI has ``io.ControlAfterGenerate.fixed`` (published as "fixed", the frontend's start value);
+    0.3.75 and its frontend 1.32 only know True, which starts at "randomize": web/js/svfr_sampler.js
+    switches a new node to "fixed" (a loaded workflow keeps its saved value).
+    """
+    fixed = getattr(getattr(io, "ControlAfterGenerate", None), "fixed", None)
+    return fixed if fixed is not None else True
+
+
+def _advanced(widget):
+    """Mark a tuning widget advanced: the frontend hides it until "Show Advanced" (node menu).
+
+    Newer ComfyUI has an ``advanced`` input attribute; 0.3.75 has none, but its inputs merge
+    ``extra_dict`` into the options /object_info publishes, and its frontend (1.32) reads ``advanced``.
+    """
+    if hasattr(widget, "advanced"):
+        widget.advanced = True
+    else:
+        widget.extra_dict["advanced"] = True
+    return widget
+
+
 NO_FACE_HINT = ("In ComfyUI: connect the sampler's 'faces' input to the faces output of "
                 "SVFR Face Crop (its landmarks are then used), or give a reference with a clear face.")
 
@@ -51,27 +75,28 @@ class SVFRSampler(io.ComfyNode):
                 SVFRFaceCrops.Input("faces", optional=True,
                                     tooltip="The crop record: restores each face track on its own "
                                             "(needed when the crops hold several faces)."),
-                io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             control_after_generate=_seed_control(),
                              tooltip="Noise seed (the official default is 77)."),
                 io.Int.Input("steps", default=30, min=1, max=200,
                              tooltip="Denoising steps of pass 2 (all frames). Official: 30."),
                 io.Int.Input("pass1_steps", default=50, min=1, max=200,
                              tooltip="Denoising steps of pass 1 (first window, gives the reference). Official: 50. "
                                      "Unused when a reference is given."),
-                io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
-                               tooltip="Classifier-free guidance at the first denoising step (linear ramp over the steps). Official: 2.0."),
-                io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
-                               tooltip="Guidance at the last denoising step (linear ramp over the steps). Official: 2.0."),
-                io.Int.Input("window", default=16, min=2, max=64,
-                             tooltip="Frames per UNet window. The model was trained on 16."),
-                io.Int.Input("overlap", default=3, min=0, max=63,
-                             tooltip="Frames shared by neighbouring windows in the first 3 steps (blended); windows also shift by this much every step. Official: 3."),
-                io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Noise added to the input frames' conditioning. Official: 0."),
-                io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="1.0 = start from pure noise (official). Lower keeps more of the input."),
-                io.Int.Input("decode_chunk", default=16, min=1, max=64,
-                             tooltip="Frames decoded by the VAE at once: lower uses less memory."),
+                _advanced(io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
+                                         tooltip="Classifier-free guidance at the first denoising step (linear ramp over the steps). Official: 2.0.")),
+                _advanced(io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
+                                         tooltip="Guidance at the last denoising step (linear ramp over the steps). Official: 2.0.")),
+                _advanced(io.Int.Input("window", default=16, min=2, max=64,
+                                       tooltip="Frames per UNet window. The model was trained on 16.")),
+                _advanced(io.Int.Input("overlap", default=3, min=0, max=63,
+                                       tooltip="Frames shared by neighbouring windows in the first 3 steps (blended); windows also shift by this much every step. Official: 3.")),
+                _advanced(io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
+                                         tooltip="Noise added to the input frames' conditioning. Official: 0.")),
+                _advanced(io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                                         tooltip="1.0 = start from pure noise (official). Lower keeps more of the input.")),
+                _advanced(io.Int.Input("decode_chunk", default=16, min=1, max=64,
+                                       tooltip="Frames decoded by the VAE at once: lower uses less memory.")),
             ],
             outputs=[
                 io.Image.Output("restored", display_name="restored", tooltip="Restored crops, same frames and order as 'crops'."),

@@ -108,3 +108,21 @@ def test_engine_loads_when_the_pack_folder_is_not_on_sys_path(comfy):
     out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT), str(comfy_root)], capture_output=True,
                          text=True, timeout=300, cwd="/")
     assert out.stdout.strip() == "7", out.stderr[-2000:]
+
+
+TUNING = ["guidance_min", "guidance_max", "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk"]
+
+
+def test_sampler_seed_fixed_and_tuning_widgets_advanced(node_classes):
+    """The seed control starts at "fixed" where ComfyUI can say so; tuning widgets are marked advanced
+    (frontend 1.32+ hides them until "Show Advanced"), the everyday ones stay visible."""
+    from comfy_api.latest import io
+
+    req = node_classes["SVFRSampler"].GET_NODE_INFO_V1()["input"]["required"]
+    fixed = getattr(getattr(io, "ControlAfterGenerate", None), "fixed", None)
+    # 0.3.75 has no ControlAfterGenerate: True + web/js/svfr_sampler.js (tested in test_sampler_seed_control)
+    assert req["seed"][1]["control_after_generate"] == (fixed if fixed is not None else True)
+    advanced = sorted(name for name, spec in req.items() if len(spec) > 1 and spec[1].get("advanced"))
+    assert advanced == sorted(TUNING)
+    for name in ("seed", "steps", "pass1_steps"):
+        assert "advanced" not in req[name][1]
