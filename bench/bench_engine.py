@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = Path(os.environ.get("SVFR_PARITY_DIR", REPO.parent / "shared" / "fixtures" / "svfr_parity")) / "models"
+DEFAULT_MODELS = Path(os.environ.get("SVFR_PARITY_DIR") or REPO / "tests" / "fixtures" / "svfr_parity") / "models"
 
 
 def child(args: argparse.Namespace) -> None:
@@ -113,8 +113,9 @@ def main() -> None:
     if args.pass1_child:
         pass1_child(args)
         return
-    if not args.models.is_dir():
-        sys.exit(f"tiny model folder not found: {args.models} (set SVFR_PARITY_DIR)")
+    if not (args.models / "face_restoration" / "unet.pth").is_file():
+        sys.exit(f"tiny models not found in {args.models} (build them: python scripts/make_test_models.py "
+                 "--parity-weights-only, or set SVFR_PARITY_DIR)")
     rows = []
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "MALLOC_MMAP_THRESHOLD_": "131072"}
     for n in args.frames:

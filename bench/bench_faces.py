@@ -40,7 +40,7 @@ def _source_clip():
 
     from svfr_model.video_io import read_video
 
-    demo = ROOT.parent / "shared" / "fixtures" / "svfr_demo" / "lq3.mp4"
+    demo = ROOT / "tests" / "fixtures" / "svfr_demo" / "lq3.mp4"
     if demo.is_file():
         return read_video(demo).frames, "lq3.mp4 (512x512)"
     clip = ROOT / ".cache" / "testdata" / "carphone_pristine.mp4"

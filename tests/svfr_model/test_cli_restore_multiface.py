@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SHARED_DIR, require_path
+from conftest import DEMO_DIR, require_path
 from svfr_model.cli import main
 from svfr_model.faces.detect import load_detector
 from svfr_model.video_io import read_video, write_video
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-DEMO = SHARED_DIR / "fixtures" / "svfr_demo"
+DEMO = DEMO_DIR
 # Where the two faces sit on the 384x160 canvas (x offsets of the two 128x128 clips)
 LEFT, RIGHT, TOP = 16, 240, 16
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DIR, require_path
+from conftest import KEYS_DIR, PARITY_DIR, require_path
 from svfr_model.errors import WeightsError
 
-PARITY = SHARED_DIR / "fixtures" / "svfr_parity"
-KEYS = SHARED_DIR / "fixtures" / "svfr_keys"
+PARITY = PARITY_DIR
+KEYS = KEYS_DIR
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -117,7 +117,7 @@ def test_load_official_layout_strictly_and_arcface_optional():
     assert m.unet.conv_in.in_channels == 12
 
 
-def test_safetensors_twins_load_identically(tmp_path):
+def test_safetensors_twins_load_identically(tmp_path, parity_dir):
     from safetensors.torch import save_file
 
     from svfr_model.checkpoints import read_state_dict
@@ -130,7 +130,7 @@ def test_safetensors_twins_load_identically(tmp_path):
         save_file({k: v.contiguous() for k, v in sd.items()}, str(face / f"{stem}.safetensors"))
         (face / f"{stem}.pth").unlink()
     m = load_svfr_models(root)
-    ref = load_svfr_models(PARITY / "models")
+    ref = load_svfr_models(parity_dir / "models")
     assert m.paths.unet.suffix == ".safetensors"
     for a, b in ((m.unet, ref.unet), (m.id_projector, ref.id_projector)):
         sa, sb = a.state_dict(), b.state_dict()

@@ -8,7 +8,6 @@ The integer window schedule and the timesteps must match exactly.
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,9 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DIR, require_path
+from conftest import PARITY_DIR, require_path
 
-PARITY_DIR = Path(os.environ.get("SVFR_PARITY_DIR", SHARED_DIR / "fixtures" / "svfr_parity"))
 
 
 def _case_dirs() -> list[Path]:

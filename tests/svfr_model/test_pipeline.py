@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DIR, require_path
+from conftest import PARITY_DIR, require_path
 from svfr_model.errors import Cancelled, InputError, NoFaceError, WeightsError
 
-PARITY = SHARED_DIR / "fixtures" / "svfr_parity"
+PARITY = PARITY_DIR
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

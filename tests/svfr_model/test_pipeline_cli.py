@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SHARED_DIR, require_path
+from conftest import DEMO_DIR, PARITY_DIR, require_path
 from svfr_model.cli import main
 
-PARITY_MODELS = SHARED_DIR / "fixtures" / "svfr_parity" / "models"
-DEMO = SHARED_DIR / "fixtures" / "svfr_demo"
+PARITY_MODELS = PARITY_DIR / "models"
+DEMO = DEMO_DIR
 FAST = ["--steps", "1", "--pass1-steps", "2", "--quiet"]
 
 

@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from conftest import SHARED_DIR, require_path
+from conftest import PARITY_DIR, require_path
 from svfr_model.errors import InputError
 from svfr_model.sampler import count_unet_calls, guidance_scales, window_starts, window_weights
 from svfr_model.scheduler import add_noise, build_scheduler, euler_step_v, make_schedule, scale_model_input
 
-PARITY = SHARED_DIR / "fixtures" / "svfr_parity"
+PARITY = PARITY_DIR
 
 
 @pytest.mark.parametrize("n", [30, 50])
