@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from . import host
+from .example_inputs import install_into_comfy_input
 from .detector_loader import SVFRFaceDetectorLoader
 from .face_crop import SVFRFaceCrop
 from .mask import SVFRInpaintMask
@@ -29,4 +30,5 @@ class SVFRExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         host.register_model_folder()
+        install_into_comfy_input()  # once per start: the example workflows' files, never over a user's
         return list(NODES)

@@ -20,12 +20,8 @@ bash scripts/comfy_host.sh install
 DEST="$(bash scripts/comfy_host.sh dir)"
 PY="${COMFY_PYTHON:-$ROOT/.venv/bin/python}"
 
-# Example inputs the shipped workflows reference (made from the project's demo clips when present).
-DEMO="${SVFR_SHARED_DIR:-$ROOT/../shared}/fixtures/svfr_demo"
-if [[ -d "$DEMO" && ! -f "$DEST/input/svfr_example.mp4" ]]; then
-  "$ROOT/.venv/bin/python" tests/e2e/example_inputs.py "$DEST/input" --demo-dir "$DEMO" --frames 48 >/dev/null \
-    && log "example inputs (svfr_example*.mp4/.png) written to $DEST/input"
-fi
+# The example workflows' inputs (example_inputs/) are copied into ComfyUI's input folder by the pack
+# itself when it loads (never over a file of the same name).
 
 # Where the weights go; the server starts either way (the loader node then names what is missing).
 "$ROOT/.venv/bin/python" - "$DEST/models/svfr" <<'PY' || true

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DIR, IN_CI, REPO_ROOT, require_path
+from conftest import IN_CI, REPO_ROOT, require_path
 
 from e2e.comfy_client import ComfyClient
 from e2e import example_inputs
@@ -72,9 +72,9 @@ def server_dirs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def example_files(server_dirs) -> dict[str, Path]:
-    """The workflows' input files, written into the server's input folder under the names they use."""
-    demo = require_path(DEMO_DIR, "SVFR demo clips (tests/fixtures/svfr_demo)")
-    return example_inputs.make_all(demo, server_dirs["input"], example_inputs.E2E_FRAMES)
+    """The workflows' input files (the ones the repository ships in example_inputs/, the video cut to
+    E2E_FRAMES frames), written into the server's input folder under the names they use."""
+    return example_inputs.make_all(server_dirs["input"], example_inputs.E2E_FRAMES)
 
 
 @pytest.fixture(scope="session")
