@@ -25,6 +25,7 @@ from .sampler import PassConfig, count_unet_calls, run_pass
 from .scheduler import make_schedule
 from .tasks import COLORIZATION, INPAINTING, parse_tasks
 from .vae import ENCODE_CHUNK
+from .value_checks import check_unit_values
 
 MODEL_SIZE = 512  # the resolution SVFR was trained at
 
@@ -67,8 +68,7 @@ def check_frames(frames, name: str = "frames") -> torch.Tensor:
         return x.cpu()
     if not torch.is_floating_point(x):
         raise InputError(f"{name} must be float in 0..1 or uint8, got dtype {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
-        raise InputError(f"{name} contain NaN or inf values; fix the upstream node that produced them")
+    check_unit_values(x, name, "frames")  # NaN/inf, or 0..255 values that would be clamped to white
     return x.cpu()
 
 
@@ -103,8 +103,7 @@ def check_mask(mask, num_frames: int, height: int, width: int) -> torch.Tensor:
                          f"frames or exactly one per frame")
     if m.dtype == torch.uint8:
         return (m >= 128).cpu()
-    if not bool(torch.isfinite(m.float()).all()):
-        raise InputError("mask contains NaN or inf values")
+    check_unit_values(m, "mask", "masks")
     return (m.float() >= 0.5).cpu()
 
 

@@ -42,11 +42,26 @@ def _open(path, what: str):
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{what} {str(p)!r} does not exist (or is not a file); check the path")
+    if p.stat().st_size == 0:
+        raise InputError(f"{what} {str(p)!r} is empty (0 bytes); the copy, download or export that made it "
+                         "did not finish: make it again")
     try:
         return av.open(str(p))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"{what} {str(p)!r} cannot be opened as a video ({exc}); "
-                         "use a common format such as MP4 (H.264), MKV or MOV") from exc
+        raise InputError(f"{what} {str(p)!r} cannot be opened as a video ({exc}); it may be truncated (an "
+                         "unfinished download or export: make it again) or not a video; use a common format "
+                         "such as MP4 (H.264), MKV or MOV") from exc
+
+
+def _check_decoded(path, stream, decoded: int) -> None:
+    """After decoding to the end: a stream without frames, or fewer frames than the header lists (an MP4
+    with its index first that was cut short decodes its first frames and then just ends), is an error."""
+    listed = int(stream.frames or 0)  # 0: the container does not say
+    if decoded == 0:
+        raise InputError(f"video {str(path)!r} has a video stream but no decodable frames; re-export it")
+    if decoded < listed:
+        raise InputError(f"video {str(path)!r} ends after {decoded} of the {listed} frames its header lists: the "
+                         "file is truncated (an unfinished download, copy or export); make it again")
 
 
 def _video_stream(container, path):
@@ -89,10 +104,10 @@ def read_video(path, *, max_frames: int | None = None) -> Video:
                 raise InputError(f"video {str(path)!r} could not be decoded ({exc}); the file may be "
                                  "damaged or use an unsupported codec") from exc
             log.warning("decoding %s stopped after %d frames: %s", path, len(frames), exc)
+        if max_frames is None or len(frames) < max_frames:
+            _check_decoded(path, stream, len(frames))
     finally:
         container.close()
-    if not frames:
-        raise InputError(f"video {str(path)!r} contains no decodable frames")
     return Video(np.stack(frames), fps, audio)
 
 
@@ -101,14 +116,16 @@ def iter_video(path, *, chunk: int = 32):
     container = _open(path, "video")
     try:
         stream = _video_stream(container, path)
-        buf = []
+        buf, decoded = [], 0
         for frame in container.decode(stream):
             buf.append(frame.to_ndarray(format="rgb24"))
+            decoded += 1
             if len(buf) >= chunk:
                 yield np.stack(buf)
                 buf = []
         if buf:
             yield np.stack(buf)
+        _check_decoded(path, stream, decoded)
     finally:
         container.close()
 

@@ -49,7 +49,7 @@ def paste_mask(size: int, erode: float = DEFAULT_ERODE, feather: float = DEFAULT
 
 
 def _as_mask_array(mask, name: str = "mask") -> np.ndarray:
-    arr = as_unit_float(mask)
+    arr = as_unit_float(mask, name)
     if arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
         arr = arr[..., 0]  # an IMAGE used as a mask: take the first channel
     if arr.ndim not in (2, 3):
