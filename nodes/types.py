@@ -17,26 +17,30 @@ SVFRMask = io.Custom("SVFR_MASK")  # torch.Tensor (N, H, W) float 0..1 in crop s
 def image_to_frames(image: torch.Tensor, name: str) -> torch.Tensor:
     """ComfyUI IMAGE [B,H,W,C] -> float32 CPU frames (N,H,W,3) in 0..1, with a clear error."""
     from svfr_model.errors import InputError
+    from svfr_model.value_checks import check_unit_values
 
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] not in (3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"input '{name}' must be an IMAGE batch [frames, height, width, 3]; got {shape}")
     # No copy when the IMAGE already is float32 RGB on the CPU (the usual case): a video batch can be
-    # many GB, and the engine reads it frame by frame (clamping as it converts).
+    # many GB, and the engine reads it frame by frame.
     if image.shape[-1] == 4:
         image = image[..., :3]
+    check_unit_values(image, f"input '{name}'", "IMAGE values")  # one read-only pass, no copy
     return image.detach().to("cpu", torch.float32)
 
 
 def mask_to_batch(mask: torch.Tensor, name: str) -> torch.Tensor:
     """ComfyUI MASK [B,H,W] or [H,W] -> float32 CPU (B,H,W) in 0..1."""
     from svfr_model.errors import InputError
+    from svfr_model.value_checks import check_unit_values
 
     if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
         shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise InputError(f"input '{name}' must be a MASK [frames, height, width]; got {shape}")
     if mask.ndim == 2:
         mask = mask[None]
+    check_unit_values(mask, f"input '{name}'", "MASK values")
     return mask.detach().to("cpu", torch.float32)  # no copy: the engine thresholds / clips as it reads
 
 
