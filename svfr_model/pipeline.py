@@ -8,6 +8,11 @@ Frames in and out use ComfyUI's IMAGE layout: float (N, H, W, 3) in 0..1. Prepro
 uint8 quantisation, PIL-style luma for the colorization bit, mask pixels painted white for the inpainting bit,
 then ``(u8 / 255 - 0.5) / 0.5``. It happens chunk by chunk, so only the caller's frame buffers and the
 output scale with the video length.
+
+``restore_stream`` is the same algorithm for callers that never hold the whole clip: it pulls frame chunks
+from a ``source(start, stop)`` (pass 1 reads the first window, pass 2 every frame once, in order) and hands
+restored chunks to a ``sink(start, frames)``; only the latents (4 x H/8 x W/8 floats per frame) are kept
+for the whole video. ``restore_video`` is ``restore_stream`` over an in-memory clip.
 """
 from __future__ import annotations
 
@@ -32,9 +37,14 @@ MODEL_SIZE = 512  # the resolution SVFR was trained at
 
 @dataclass
 class RestoreResult:
-    frames: torch.Tensor        # (N, H, W, 3) float32 in 0..1
-    reference: torch.Tensor     # (H, W, 3) float32 in 0..1: the reference frame used
-    id_tokens: torch.Tensor     # (49, 1024) float32: identity tokens used in pass 2
+    frames: Optional[torch.Tensor]  # (N, H, W, 3) float32 in 0..1 (None from restore_stream: the sink got them)
+    reference: torch.Tensor         # (H, W, 3) float32 in 0..1: the reference frame used
+    id_tokens: torch.Tensor         # (49, 1024) float32: identity tokens used in pass 2
+    latents: Optional[torch.Tensor] = None  # (N, 4, h, w) pass-2 latents, only from restore_stream(sink=None)
+
+
+FrameChunks = Callable[[int, int], Any]    # (start, stop) -> (stop - start, H, W, 3) float 0..1 or uint8
+FrameSink = Callable[[int, torch.Tensor], None]  # (start, (m, H, W, 3) float32 0..1)
 
 
 # ---------------------------------------------------------------- input checks and preprocessing
@@ -108,17 +118,38 @@ def check_mask(mask, num_frames: int, height: int, width: int) -> torch.Tensor:
 
 
 class LQFrames:
-    """Preprocessed LQ frames on demand: ``lq(start, stop)`` -> (n, 3, H, W) float32 in [-1, 1]."""
+    """Preprocessed LQ frames on demand: ``lq(start, stop)`` -> (n, 3, H, W) float32 in [-1, 1].
 
-    def __init__(self, frames: torch.Tensor, bits, mask: Optional[torch.Tensor]):
+    ``frames``: an (N, H, W, 3) tensor, or a ``source(start, stop)`` callable returning that chunk (each chunk
+    is checked like ``frames``). ``mask``: a bool (1 or N, H, W) tensor, or a callable giving the chunk's masks
+    (checked by ``check_mask``).
+    """
+
+    def __init__(self, frames, bits, mask, size: Optional[tuple[int, int]] = None):
         self.frames, self.bits, self.mask = frames, bits, mask
+        self.size = size if size is not None or callable(frames) else tuple(frames.shape[1:3])
+
+    def _chunk(self, start: int, stop: int) -> torch.Tensor:
+        if not callable(self.frames):
+            return self.frames[start:stop]
+        chunk = check_frames(self.frames(start, stop), f"frames {start}..{stop - 1}")
+        if chunk.shape[0] != stop - start or (self.size is not None and tuple(chunk.shape[1:3]) != self.size):
+            raise InputError(f"the frame source returned {tuple(chunk.shape)} for frames {start}..{stop - 1}; "
+                             f"expected {stop - start} frames of {self.size}: every chunk must match the video")
+        return chunk
+
+    def _mask(self, start: int, stop: int) -> torch.Tensor:
+        if not callable(self.mask):
+            return self.mask if self.mask.shape[0] == 1 else self.mask[start:stop]
+        h, w = self.size
+        return check_mask(self.mask(start, stop), stop - start, h, w)
 
     def u8(self, start: int, stop: int) -> torch.Tensor:
-        u8 = to_uint8(self.frames[start:stop])
+        u8 = to_uint8(self._chunk(start, stop))
         if self.bits[COLORIZATION]:
             u8 = pil_gray_rgb(u8)
         if self.bits[INPAINTING] and self.mask is not None:
-            m = self.mask if self.mask.shape[0] == 1 else self.mask[start:stop]
+            m = self._mask(start, stop)
             u8 = u8.clone()
             u8[m.expand(u8.shape[0], -1, -1)] = 255
         return u8
@@ -188,6 +219,8 @@ def identity_tokens(models: SVFRModels, ref_u8: np.ndarray, *, landmarks=None, d
             detector = load_detector("retinaface")
         landmarks = _largest_face_landmarks(detector.detect(ref_u8))
         if landmarks is None and fallback_u8 is not None:
+            if callable(fallback_u8):  # a streamed clip reads that frame again only now
+                fallback_u8 = fallback_u8()
             landmarks = _largest_face_landmarks(detector.detect(fallback_u8))
             if landmarks is not None:
                 warnings.warn(f"no face found in {what}; using the landmarks of the input frame it was restored "
@@ -206,16 +239,11 @@ def identity_tokens(models: SVFRModels, ref_u8: np.ndarray, *, landmarks=None, d
 
 # ---------------------------------------------------------------- the entry point
 
-def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, reference=None, id_tokens=None,
-                  reference_landmarks=None, detector=None, seed: int = 77, steps: int = 30,
-                  pass1_steps: int = 50, guidance_min: float = 2.0, guidance_max: float = 2.0, window: int = 16,
-                  overlap: int = 3, noise_aug: float = 0.0, i2i_strength: float = 1.0, decode_chunk: int = 16,
-                  dtype=None, device=None, arcface_crop: str = "official",
-                  progress: Optional[Callable[[int, int, Any], None]] = None,
-                  cancel: Optional[Callable[[], Any]] = None,
-                  skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK) -> RestoreResult:
+def restore_video(models: SVFRModels, frames, *, mask=None, **kwargs) -> RestoreResult:
     """Restore a face video with SVFR. See docs/engine.md for every parameter.
 
+    frames: (N, H, W, 3) float 0..1 or uint8, in memory; the result holds all restored frames. Long videos:
+    :func:`restore_stream` (same frames, bit for bit, without holding the clip).
     progress(done, total, preview): total = all UNet calls of both passes + decode chunks; preview is None
     for UNet calls and the last decoded frame (H, W, 3) in 0..1 for decode chunks.
     cancel(): called before every UNet call and decode chunk; it may raise, or return True to stop
@@ -223,6 +251,67 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
     """
     x = check_frames(frames)
     n, h, w = int(x.shape[0]), int(x.shape[1]), int(x.shape[2])
+    out = torch.empty((n, h, w, 3), dtype=torch.float32)
+
+    def write(start: int, chunk: torch.Tensor) -> None:
+        out[start:start + chunk.shape[0]] = chunk
+
+    result = _restore(models, LQFrames(x, None, None), n, (h, w), write, mask=mask, **kwargs)
+    result.frames = out
+    return result
+
+
+def restore_stream(models: SVFRModels, source: FrameChunks, num_frames: int, *, sink: Optional[FrameSink] = None,
+                   mask=None, **kwargs) -> RestoreResult:
+    """``restore_video`` for a clip read chunk by chunk: the caller never holds the whole clip.
+
+    source(start, stop): frames [start, stop) as (stop - start, H, W, 3) float 0..1 or uint8; called for the
+    first window (pass 1), then for every frame once in order (pass 2 encode), and once more for the pass-1
+    reference frame only if no face is found in its restored version.
+    sink(start, frames): the restored frames (m, H, W, 3) float32 0..1, in order, ``decode_chunk`` at a time.
+    With ``sink=None`` nothing is decoded: ``result.latents`` holds the pass-2 latents for
+    :func:`decode_restored` (e.g. to decode several face tracks in step while pasting them back).
+    mask: as in ``restore_video`` (one or N masks), or a callable (start, stop) -> the chunk's masks.
+    Every other keyword is ``restore_video``'s. ``result.frames`` is None.
+    """
+    num_frames = _check_int("num_frames", num_frames, 1)
+    if not callable(source):
+        raise InputError(f"source must be a callable (start, stop) -> frames, got {type(source).__name__}; "
+                         "for frames in memory use restore_video")
+    first = check_frames(source(0, 1), "frames 0..0")  # the frame size, checked before any model work
+    size = (int(first.shape[1]), int(first.shape[2]))
+    return _restore(models, LQFrames(source, None, None, size), num_frames, size, sink, mask=mask, **kwargs)
+
+
+@torch.no_grad()
+def decode_restored(models: SVFRModels, latents: torch.Tensor, start: int, stop: int,
+                    decode_chunk: int = 16) -> torch.Tensor:
+    """Frames [start, stop) of ``restore_stream(sink=None)`` latents, (m, H, W, 3) float32 0..1.
+
+    The VAE decoder mixes frames within a decode chunk, so chunks are decoded at the same boundaries as the
+    sink path (multiples of ``decode_chunk``): the frames are the ones the sink would have received.
+    """
+    from .vae import decode_chunk as decode_latents
+
+    out = []
+    for a in range((start // decode_chunk) * decode_chunk, stop, decode_chunk):
+        frames = decode_latents(models.vae, latents[a:a + decode_chunk]).cpu()
+        frames = (frames * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+        out.append(frames[max(start - a, 0):stop - a])
+    return torch.cat(out)
+
+
+def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], sink: Optional[FrameSink], *,
+             tasks=("bfr",), mask=None, reference=None, id_tokens=None,
+             reference_landmarks=None, detector=None, seed: int = 77, steps: int = 30,
+             pass1_steps: int = 50, guidance_min: float = 2.0, guidance_max: float = 2.0, window: int = 16,
+             overlap: int = 3, noise_aug: float = 0.0, i2i_strength: float = 1.0, decode_chunk: int = 16,
+             dtype=None, device=None, arcface_crop: str = "official",
+             progress: Optional[Callable[[int, int, Any], None]] = None,
+             cancel: Optional[Callable[[], Any]] = None,
+             skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK) -> RestoreResult:
+    """The two passes over ``lq``'s frames; restored frames go to ``sink`` (None: latents are returned)."""
+    h, w = size
     bits = parse_tasks(tasks)
     seed = _check_int("seed", seed, 0)
     steps = _check_int("steps", steps, 1)
@@ -242,15 +331,15 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
 
     paint = None
     if mask is not None:
-        paint = check_mask(mask, n, h, w)
+        paint = mask if callable(mask) else check_mask(mask, n, h, w)
         if not bits[INPAINTING]:
-            warnings.warn("a mask was given but the inpainting task is off: the mask is ignored", stacklevel=2)
+            warnings.warn("a mask was given but the inpainting task is off: the mask is ignored", stacklevel=3)
     elif bits[INPAINTING]:
         warnings.warn("inpainting task without a mask: nothing is painted (as in the official code); "
-                      "pass mask=... to mark the region to fill", stacklevel=2)
+                      "pass mask=... to mark the region to fill", stacklevel=3)
     if models.unet.config.block_out_channels[0] == 320 and (h, w) != (MODEL_SIZE, MODEL_SIZE):
         warnings.warn(f"frames are {w}x{h}; SVFR was trained at {MODEL_SIZE}x{MODEL_SIZE} and other sizes may "
-                      "degrade results", stacklevel=2)
+                      "degrade results", stacklevel=3)
 
     ref_img = None
     if reference is not None:
@@ -276,14 +365,16 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
     if device is not None or dtype is not None:
         models.to(device=device, dtype=resolve_dtype(dtype) if dtype is not None else None)
 
-    lq = LQFrames(x, bits, paint)
+    lq.bits, lq.mask = bits, paint
     gen = torch.Generator().manual_seed(seed)
     run_pass1 = ref_img is None
     n1 = min(window, n)
     ov1 = _pass1_overlap(n1, overlap)
     sched2 = make_schedule(models.scheduler_config, steps, i2i_strength)
     sched1 = make_schedule(models.scheduler_config, pass1_steps, i2i_strength) if run_pass1 else None
-    total = count_unet_calls(n, window, overlap, sched2.num_steps) + math.ceil(n / decode_chunk)
+    total = count_unet_calls(n, window, overlap, sched2.num_steps)
+    if sink is not None:
+        total += math.ceil(n / decode_chunk)
     if run_pass1:
         total += count_unet_calls(n1, n1, ov1, sched1.num_steps) + 1
     done = 0
@@ -319,7 +410,7 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
         ref_model = ref_holder["ref"]                     # (3, H, W) float, unclamped (official)
         ref_u8 = ((ref_model * 0.5 + 0.5).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
         what = "the pass-1 reference frame"
-        fallback = lq.u8(last, last + 1)[0].numpy()
+        fallback = lambda: lq.u8(last, last + 1)[0].numpy()  # noqa: E731 - read again only if needed
     else:
         ref_u8_t = to_uint8(ref_img[0])
         ref_model = u8_to_model(ref_u8_t[None])[0]
@@ -330,18 +421,17 @@ def restore_video(models: SVFRModels, frames, *, tasks=("bfr",), mask=None, refe
         tokens = identity_tokens(models, ref_u8, landmarks=reference_landmarks, detector=detector,
                                  crop=arcface_crop, what=what, fallback_u8=fallback)
 
-    out = torch.empty((n, h, w, 3), dtype=torch.float32)
-
     def write(start: int, chunk: torch.Tensor) -> None:
-        out[start:start + chunk.shape[0]] = (chunk * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+        sink(start, (chunk * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1))
 
-    run_pass(models, lq, n, task_bits=bits, config=PassConfig(schedule=sched2, window=window, overlap=overlap,
-                                                              **common),
-             generator=gen, ref_frame=ref_model, id_tokens=tokens, sink=write,
-             before_call=before, after_call=lambda _: tick(), after_decode=tick_frames)
+    result = run_pass(models, lq, n, task_bits=bits,
+                      config=PassConfig(schedule=sched2, window=window, overlap=overlap, **common),
+                      generator=gen, ref_frame=ref_model, id_tokens=tokens, sink=write if sink is not None else None,
+                      before_call=before, after_call=lambda _: tick(), after_decode=tick_frames)
     reference_out = (ref_model * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 0).contiguous()
-    return RestoreResult(frames=out, reference=reference_out, id_tokens=tokens)
+    return RestoreResult(frames=None, reference=reference_out, id_tokens=tokens,
+                         latents=result.latents if sink is None else None)
 
 
-__all__ = ["RestoreResult", "restore_video", "check_frames", "check_mask", "LQFrames", "pil_gray_rgb",
-           "identity_tokens", "ENCODE_CHUNK"]
+__all__ = ["RestoreResult", "restore_video", "restore_stream", "decode_restored", "check_frames", "check_mask",
+           "LQFrames", "pil_gray_rgb", "identity_tokens", "ENCODE_CHUNK"]
