@@ -5,80 +5,17 @@ the engine (``svfr_model``) never imports ComfyUI.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
-FOLDER_KEY = "svfr"
-ROOT_CHOICE = "."
-# Names whose presence marks a folder as holding (part of) an SVFR model set: the official
-# sub-layout, a checkout's models/ wrapper, or the flat one. Partial sets are listed too, so the
-# loader can say what is missing.
-_LAYOUT_MARKERS = ("face_restoration", "stable-video-diffusion-img2vid-xt", "models/face_restoration",
-                   "unet.pth", "unet.safetensors", "id_linear.pth", "id_linear.safetensors")
-# Sub-folders that are pieces of a layout, never a model set of their own.
-_LAYOUT_PARTS = {"face_restoration", "stable-video-diffusion-img2vid-xt", "face_align", "vae", "unet",
-                 "scheduler", "models"}
+# model folders live in model_folders.py; re-exported because the nodes reach them through host
+from .model_folders import (FOLDER_KEY, ROOT_CHOICE, model_folder_choices, register_model_folder,  # noqa: F401
+                            resolve_model_folder, svfr_paths)
 
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 _DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
-
-
-def register_model_folder() -> None:
-    """Register ``models/svfr`` under the key ``svfr`` (idempotent; extra_model_paths.yaml may add more)."""
-    import folder_paths
-
-    default = os.path.join(folder_paths.models_dir, FOLDER_KEY)
-    if FOLDER_KEY not in folder_paths.folder_names_and_paths:
-        folder_paths.folder_names_and_paths[FOLDER_KEY] = ([default], set())
-    elif default not in folder_paths.folder_names_and_paths[FOLDER_KEY][0]:
-        folder_paths.add_model_folder_path(FOLDER_KEY, default, is_default=True)
-
-
-def svfr_paths() -> list[str]:
-    import folder_paths
-
-    register_model_folder()
-    return list(folder_paths.get_folder_paths(FOLDER_KEY))
-
-
-def _looks_like_svfr(path: str) -> bool:
-    return any(os.path.exists(os.path.join(path, m)) for m in _LAYOUT_MARKERS)
-
-
-def model_folder_choices() -> list[str]:
-    """'.' (a model set directly in a svfr folder) plus every sub-folder that holds an SVFR layout."""
-    choices: list[str] = [ROOT_CHOICE]
-    for base in svfr_paths():
-        if not os.path.isdir(base):
-            continue
-        for name in sorted(os.listdir(base)):
-            sub = os.path.join(base, name)
-            if name not in _LAYOUT_PARTS and os.path.isdir(sub) and _looks_like_svfr(sub) and name not in choices:
-                choices.append(name)
-    return choices
-
-
-def resolve_model_folder(choice: str) -> str:
-    """Absolute folder for a combo choice; for '.', the first svfr path that holds a model set."""
-    from svfr_model.errors import WeightsError
-
-    bases = svfr_paths()
-    if choice == ROOT_CHOICE:
-        for base in bases:
-            if _looks_like_svfr(base):
-                return base
-        return bases[0]
-    for base in bases:
-        candidate = os.path.join(base, choice)
-        if os.path.isdir(candidate):
-            return candidate
-    raise WeightsError(
-        f"model_folder '{choice}' was not found in any svfr model folder ({', '.join(bases)}). "
-        "Put the SVFR files in models/svfr/<folder>/ and refresh the node list (press 'r')."
-    )
 
 
 def pick_dtype(precision: str) -> str:

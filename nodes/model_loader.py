@@ -22,9 +22,10 @@ class SVFRModelLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input(
                     "model_folder", options=host.model_folder_choices(), default=host.ROOT_CHOICE,
-                    tooltip="Folder in models/svfr holding the SVFR files: the official layout (face_restoration/ + "
-                            "stable-video-diffusion-img2vid-xt/) or the files side by side. "
-                            "'.' = models/svfr itself.",
+                    tooltip="Folder holding the SVFR files: the official layout (face_restoration/ + "
+                            "stable-video-diffusion-img2vid-xt/), a cloned SVFR repo (the same under models/) or "
+                            "the files side by side. '.' = models/svfr itself; entries from models/SVFR (earlier "
+                            "SVFR packs) end with '(models/SVFR)'.",
                 ),
                 io.Combo.Input(
                     "precision", options=list(host.PRECISIONS), default="auto",

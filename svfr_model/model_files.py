@@ -97,9 +97,10 @@ def _weights(dirs: Iterable[Path], stem: str) -> Path | None:
 
 
 def _resolve_root(root: Path) -> Path:
-    if not (root / "face_restoration").is_dir() and (root / "models" / "face_restoration").is_dir():
-        return root / "models"
-    return root
+    """A cloned SVFR repository keeps the official layout under ``models/``: use that folder."""
+    own = (root / "face_restoration").is_dir() or (root / SVD_DIRNAME).is_dir()
+    nested = (root / "models" / "face_restoration").is_dir() or (root / "models" / SVD_DIRNAME).is_dir()
+    return root / "models" if nested and not own else root
 
 
 def vae_file_format(path: str | Path) -> str:

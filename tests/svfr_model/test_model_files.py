@@ -227,3 +227,15 @@ def test_arcface_place_in_a_flat_folder(tmp_path):
     _touch(tmp_path, "unet.pth", "id_linear.pth", "svd_xt.safetensors")
     mf = find_model_files(tmp_path, require_arcface=False)
     assert mf.arcface is None and mf.arcface_place == tmp_path / "insightface_glint360k.pth"
+
+
+def test_repo_checkout_with_only_the_svd_folder_names_the_missing_files_under_models(tmp_path):
+    """A cloned SVFR repo where only the SVD-xt download is done yet: the missing SVFR files are
+    expected under models/face_restoration (where the SVFR README puts them), not in the clone's root."""
+    _touch(tmp_path / "models", *[r for r in OFFICIAL if r.startswith(SVD_DIRNAME)])
+    (tmp_path / "README.md").write_text("SVFR")
+    with pytest.raises(WeightsError) as err:
+        find_model_files(tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "models" / "face_restoration" / "unet.pth") in msg
+    assert "SVD-xt VAE" not in msg  # found under models/
