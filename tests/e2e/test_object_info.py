@@ -57,7 +57,7 @@ def test_pack_web_directory_and_templates_served(client):
     exts = client._get("/extensions")
     assert any(e.startswith("/extensions/comfyui-svfr/") for e in exts), exts
     templates = client._get("/workflow_templates")
-    shipped = sorted(p.stem for p in (HERE.parents[1] / "example_workflows").glob("*.json"))
+    shipped = sorted(p.stem for p in (HERE.parents[1] / "workflows").glob("*.json"))
     assert shipped
     pack = next(k for k in templates if k == "comfyui-svfr")
     assert set(shipped) <= set(templates[pack])

@@ -14,11 +14,44 @@ test runs without a server. Frontend rules reproduced here (ComfyUI frontend 1.3
 """
 from __future__ import annotations
 
+import uuid
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UPLOAD_KEYS = ("image_upload", "video_upload", "animated_image_upload", "audio_upload")
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 # frontend-only nodes: not in /object_info, never part of the API prompt
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+
+# Node geometry of frontend 1.32 (litegraph), in graph units (= CSS px at zoom 1), measured in the page:
+# body height = 6 + 20 per socket row (max of socket inputs and outputs) + 24 per widget + 8 if any widget;
+# the title bar (30) sits above ``pos``. A saved size below this is grown on load (and then overlaps).
+TITLE_H, SLOT_H, WIDGET_ROW_H, WIDGETS_PAD, BODY_PAD = 30, 20, 24, 8, 6
+NODE_W = 250  # the frontend's own minimum is 210; narrow columns keep the whole graph readable on screen
+# what some nodes draw below their widgets: media previews (sized here, shrunk to fit by the frontend),
+# the task label line of web/js/svfr_task.js
+EXTRA_H = {"LoadVideo": 200, "LoadImage": 200, "LoadImageMask": 200, "PreviewImage": 200,
+           "SVFRTaskVector": 18, "VHS_LoadVideo": 200, "VHS_VideoCombine": 200}
+UI_NAMESPACE = uuid.UUID("5b0f3c52-7f0e-4d35-9a57-51f8d0c7e3a1")  # fixed: ids stay the same across regenerations
+
+
+def workflow_id(name: str) -> str:
+    """The workflow's UUID (the frontend's schema requires one); derived from its name, so stable."""
+    return str(uuid.uuid5(UI_NAMESPACE, name))
+
+
+def node_size(class_type: str, defs: dict, widget_values: list | dict | None = None) -> list[int]:
+    """[width, body height] the frontend gives a node of this type (at least; widths are uniform)."""
+    if class_type in VIRTUAL_NODES:
+        raise ValueError(f"{class_type} has no computed size; give it one")
+    d = defs[class_type]
+    sockets = sum(1 for e in d["inputs"] if not e.get("widget"))
+    rows = max(sockets, len(d["outputs"]), 1)
+    if isinstance(widget_values, dict):  # VHS: widgets by name (the preview entry is not a row)
+        widgets = sum(1 for k in widget_values if k != "videopreview")
+    else:
+        widgets = len(_widget_slots(d))
+    height = BODY_PAD + SLOT_H * rows + (WIDGET_ROW_H * widgets + WIDGETS_PAD if widgets else 0)
+    return [NODE_W, height + EXTRA_H.get(class_type, 0)]
 
 
 def node_input_order(node_info: dict) -> dict:
@@ -104,8 +137,12 @@ def widget_values_of(node: dict, defs: dict) -> dict:
 
 
 def api_to_ui(api: dict, defs: dict, layout: dict[str, tuple[int, int]], titles: dict[str, str] | None = None,
-              notes: list[dict] | None = None, extra: dict | None = None) -> dict:
-    """Build a UI graph from an API prompt: node ids kept, links numbered in node order."""
+              notes: list[dict] | None = None, extra: dict | None = None, *, name: str) -> dict:
+    """Build a UI graph from an API prompt: node ids kept, links numbered in node order.
+
+    ``name`` gives the workflow its UUID (see ``workflow_id``); node sizes come from ``node_size``.
+    """
+    graph_id = workflow_id(name)
     titles = titles or {}
     nodes, links = [], []
     out_links: dict[tuple[str, int], list[int]] = {}
@@ -147,7 +184,8 @@ def api_to_ui(api: dict, defs: dict, layout: dict[str, tuple[int, int]], titles:
                     value = next(e["default"] for e in node_def["inputs"] if e["name"] == name)
                 widgets_values.append(value)
         x, y = layout.get(nid, (0, 0))
-        node = {"id": int(nid), "type": spec["class_type"], "pos": [x, y], "size": [320, 120], "flags": {},
+        node = {"id": int(nid), "type": spec["class_type"], "pos": [x, y],
+                "size": node_size(spec["class_type"], defs), "flags": {},
                 "order": 0, "mode": 0, "inputs": ui_inputs, "outputs": [],
                 "properties": {"Node name for S&R": spec["class_type"]}, "widgets_values": widgets_values}
         if nid in titles:
@@ -165,7 +203,7 @@ def api_to_ui(api: dict, defs: dict, layout: dict[str, tuple[int, int]], titles:
                       "flags": {}, "order": len(nodes), "mode": 0, "inputs": [], "outputs": [],
                       "properties": {}, "widgets_values": [note["text"]], "title": note.get("title", "Note"),
                       "color": "#432", "bgcolor": "#653"})
-    return {"id": "", "revision": 0, "last_node_id": last_id, "last_link_id": link_id, "nodes": nodes,
+    return {"id": graph_id, "revision": 0, "last_node_id": last_id, "last_link_id": link_id, "nodes": nodes,
             "links": links, "groups": [], "config": {}, "extra": extra or {"ds": {"scale": 0.8, "offset": [0, 0]}},
             "version": 0.4}
 
