@@ -6,12 +6,33 @@ pass 1, from the photo crop for a framed photo), its mask, and one progress call
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .errors import InputError, NoFaceError
+
+
+@dataclass
+class StreamedClip:
+    """A track's crops read on demand (``pipeline.restore_stream``) instead of a tensor in memory.
+
+    source(start, stop) -> crops [start, stop); sink(start, restored) or None to keep the pass-2 latents
+    (``result.latents``, decoded later with ``pipeline.decode_restored``).
+    """
+    source: Callable[[int, int], Any]
+    num_frames: int
+    size: tuple[int, int]  # (H, W) of the crops
+    sink: Optional[Callable[[int, Any], None]] = None
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+
+def _clip_size(clip) -> tuple[int, int]:
+    return tuple(clip.size) if isinstance(clip, StreamedClip) else (int(clip.shape[1]), int(clip.shape[2]))
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,7 +110,7 @@ def restore_tracks(models, crops: Sequence[torch.Tensor], record=None, *, refere
                    reference_mode: str | None = None, no_face_hint: str | None = None, **restore_kwargs) -> list:
     """Restore each track's crops; returns one ``RestoreResult`` per track, in order.
 
-    crops: one (N_k, S, S, 3) float tensor per track. record: the crop record (``crop_faces(...).record``)
+    crops: one (N_k, S, S, 3) float tensor or ``StreamedClip`` per track. record: the crop record (``crop_faces(...).record``)
     or None (a single clip of face crops). references: images of any size, 1 for all tracks or 1 per track.
     masks: one mask (or None) per track. detector: frames photo references (default: embedded RetinaFace).
     progress_for_track(k): the progress callback for track k (called when track k starts).
@@ -98,7 +119,7 @@ def restore_tracks(models, crops: Sequence[torch.Tensor], record=None, *, refere
     no_face_hint: appended to the NoFaceError raised when a reference has no face and no record helps.
     restore_kwargs: everything else ``restore_video`` takes (tasks, seed, steps, window, ..., cancel).
     """
-    from .pipeline import restore_video
+    from .pipeline import restore_stream, restore_video
 
     n_tracks = len(crops)
     if record is not None and len(record.tracks) != n_tracks:
@@ -108,7 +129,7 @@ def restore_tracks(models, crops: Sequence[torch.Tensor], record=None, *, refere
         raise InputError(f"{len(masks)} masks for {n_tracks} face tracks: give one mask (or None) per track")
     if n_tracks == 0:
         return []
-    crop_h, crop_w = int(crops[0].shape[1]), int(crops[0].shape[2])
+    crop_h, crop_w = _clip_size(crops[0])
     mode = reference_mode or (record.mode if record is not None else "tracked")
     given = prepare_references(references, crop_h, crop_w, n_tracks, mode=mode, detector=detector)
     window = int(restore_kwargs.get("window", 16))
@@ -118,8 +139,12 @@ def restore_tracks(models, crops: Sequence[torch.Tensor], record=None, *, refere
         ref, ref_landmarks = reference_for_track(given, k, n_tracks) or (None, None)
         progress = progress_for_track(k) if progress_for_track is not None else restore_kwargs.get("progress")
         kwargs = {**restore_kwargs, "progress": progress}
-        run = functools.partial(restore_video, models, clip, mask=masks[k] if masks is not None else None,
-                                reference=ref, **kwargs)
+        mask = masks[k] if masks is not None else None
+        if isinstance(clip, StreamedClip):
+            run = functools.partial(restore_stream, models, clip.source, clip.num_frames, sink=clip.sink, mask=mask,
+                                    reference=ref, **kwargs)
+        else:
+            run = functools.partial(restore_video, models, clip, mask=mask, reference=ref, **kwargs)
         landmarks = pass1_landmarks(record, k, len(clip), window, crop_h)
         try:
             # a crop-sized reference is searched for its face (it may be framed differently);
@@ -137,4 +162,4 @@ def restore_tracks(models, crops: Sequence[torch.Tensor], record=None, *, refere
     return results
 
 
-__all__ = ["restore_tracks", "prepare_references", "reference_for_track", "pass1_landmarks", "default_detector"]
+__all__ = ["restore_tracks", "StreamedClip", "prepare_references", "reference_for_track", "pass1_landmarks", "default_detector"]

@@ -130,6 +130,119 @@ def iter_video(path, *, chunk: int = 32):
         container.close()
 
 
+@dataclass
+class VideoInfo:
+    """What a streamed copy of a video must keep: frame rate, time base (variable frame rates keep their
+    pts), display rotation, size, the header's frame count (0 when unknown) and the audio stream."""
+    fps: Fraction | float
+    time_base: Fraction | None
+    rotation: int  # degrees counter-clockwise, as PyAV's VideoFrame.rotation (display matrix)
+    size: tuple[int, int]  # (H, W) of the decoded frames
+    frames: int
+    audio: AudioInfo | None
+
+
+def _audio_info(container) -> AudioInfo | None:
+    if not container.streams.audio:
+        return None
+    a = container.streams.audio[0].codec_context
+    return AudioInfo(a.name, int(a.sample_rate or 0), int(getattr(a, "channels", 0) or a.layout.nb_channels))
+
+
+def video_info(path) -> VideoInfo:
+    """Probe ``path``, decoding only its first frame (for the rotation and the decoded size)."""
+    import av
+
+    container = _open(path, "video")
+    try:
+        stream = _video_stream(container, path)
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"video {str(path)!r} could not be decoded ({exc}); the file may be damaged or use "
+                             "an unsupported codec") from exc
+        if first is None:
+            raise InputError(f"video {str(path)!r} contains no decodable frames")
+        tb = stream.time_base
+        return VideoInfo(_stream_fps(stream), Fraction(tb.numerator, tb.denominator) if tb else None,
+                         int(getattr(first, "rotation", 0) or 0) % 360, (first.height, first.width),
+                         int(stream.frames or 0), _audio_info(container))
+    finally:
+        container.close()
+
+
+def iter_frames(path, *, chunk: int = 32, max_frames: int | None = None):
+    """Decode ``path`` in order: yields (first index, (m, H, W, 3) uint8 RGB, [pts of each frame]) chunks.
+
+    Only one chunk is in memory at a time. pts are in the stream's time base (``VideoInfo.time_base``);
+    a frame without pts gets None.
+    """
+    import av
+
+    container = _open(path, "video")
+    try:
+        stream = _video_stream(container, path)
+        buf, pts, start = [], [], 0
+        try:
+            for frame in container.decode(stream):
+                buf.append(frame.to_ndarray(format="rgb24"))
+                pts.append(frame.pts)
+                if len(buf) >= chunk or (max_frames is not None and start + len(buf) >= max_frames):
+                    yield start, np.stack(buf), pts
+                    start += len(buf)
+                    buf, pts = [], []
+                    if max_frames is not None and start >= max_frames:
+                        return
+        except av.error.FFmpegError as exc:
+            if start + len(buf) == 0:
+                raise InputError(f"video {str(path)!r} could not be decoded ({exc}); the file may be "
+                                 "damaged or use an unsupported codec") from exc
+            log.warning("decoding %s stopped after %d frames: %s", path, start + len(buf), exc)
+        if buf:
+            yield start, np.stack(buf), pts
+    finally:
+        container.close()
+
+
+class FrameReader:
+    """Frames of a video file by index, decoding forward; an index behind the position reopens the file.
+
+    For passes that read the frames in order (crop, paste back): ``reader.get([10, 11, 12])`` decodes up to
+    frame 12 and keeps only the current chunk, so memory does not grow with the video.
+    """
+
+    def __init__(self, path, *, chunk: int = 16, max_frames: int | None = None):
+        self.path, self.chunk, self.max_frames = path, int(chunk), max_frames
+        self._it = None
+        self._start, self._frames = 0, np.zeros((0, 1, 1, 3), np.uint8)
+
+    def _restart(self) -> None:
+        self.close()
+        self._it = iter_frames(self.path, chunk=self.chunk, max_frames=self.max_frames)
+        self._start, self._frames = 0, np.zeros((0, 1, 1, 3), np.uint8)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as (H, W, 3) uint8 RGB (a view into the current chunk)."""
+        if self._it is None or index < self._start:
+            self._restart()
+        while index >= self._start + len(self._frames):
+            try:
+                self._start, self._frames, _ = next(self._it)
+            except StopIteration:
+                raise InputError(f"{str(self.path)!r} has no frame {index} (it ended after "
+                                 f"{self._start + len(self._frames)} frames); was the file changed?") from None
+        return self._frames[index - self._start]
+
+    def get(self, indices) -> np.ndarray:
+        """Frames at ascending ``indices`` as (m, H, W, 3) uint8."""
+        return np.stack([self.frame(int(i)).copy() for i in indices])
+
+    def close(self) -> None:
+        if self._it is not None:
+            self._it.close()
+            self._it = None
+
+
 def probe_video(path) -> tuple[int, Fraction | float, tuple[int, int]]:
     """(frame count from the stream header or 0, fps, (H, W)) without decoding the frames."""
     container = _open(path, "video")
@@ -179,7 +292,8 @@ class VideoWriter:
     under its name only when closed without error.
     """
 
-    def __init__(self, path, fps, *, audio_from=None, crf: int = 18, lossless: bool = False):
+    def __init__(self, path, fps, *, audio_from=None, crf: int = 18, lossless: bool = False,
+                 time_base: Fraction | None = None, rotation: int = 0):
         import av
 
         self.path = Path(path)
@@ -187,6 +301,10 @@ class VideoWriter:
             raise InputError(f"output folder {str(self.path.parent)!r} does not exist; create it first")
         self.rate = _fps_fraction(fps)
         self.crf, self.lossless, self.audio_from = int(crf), bool(lossless), audio_from
+        # time_base + write(pts=...): the input's own timestamps (variable frame rate kept); else frame i at i/fps
+        self.time_base = Fraction(time_base) if time_base is not None else None
+        self.rotation = int(rotation) % 360
+        self.last_pts: int | None = None
         if audio_from is not None:
             _open(audio_from, "audio source").close()  # fail now, not after encoding everything
         self.tmp = self.path.with_name(self.path.stem + ".partial" + self.path.suffix)
@@ -204,7 +322,9 @@ class VideoWriter:
             st = self.out.add_stream("libx264", rate=self.rate, options={"crf": str(self.crf), "preset": "medium"})
             st.pix_fmt = "yuv420p"
         st.width, st.height = w, h
-        st.codec_context.time_base = Fraction(self.rate.denominator, self.rate.numerator)
+        st.codec_context.time_base = self.time_base or Fraction(self.rate.denominator, self.rate.numerator)
+        if self.rotation:
+            st.set_display_rotation(self.rotation)  # the display matrix: players rotate as for the input
         self.stream = st
         if self.audio_from is not None:
             # Every stream must exist before the first packet is muxed (the header is written then).
@@ -212,10 +332,13 @@ class VideoWriter:
             if self.audio_in.streams.audio:
                 self.audio_out = self.out.add_stream_from_template(self.audio_in.streams.audio[0])
 
-    def write(self, frames) -> None:
+    def write(self, frames, pts=None) -> None:
+        """Append frames; ``pts``: one timestamp per frame in ``time_base`` (needs time_base), else i/fps."""
         import av
 
         arr = _to_uint8(frames)
+        if pts is not None and (self.time_base is None or len(pts) != arr.shape[0]):
+            raise InputError("pts need the writer's time_base and one value per frame")
         h, w = arr.shape[1:3]
         if self.size is None:
             self.size = (h, w)
@@ -231,7 +354,13 @@ class VideoWriter:
             arr = np.pad(arr, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
         for i in range(arr.shape[0]):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr[i]), format="rgb24")
-            frame.pts = self.count  # in codec time base 1/fps: frame i at i/fps exactly
+            if pts is not None and pts[i] is not None:
+                frame.pts = int(pts[i])
+            elif self.time_base is not None:  # frame i at i/fps, expressed in the given time base
+                frame.pts = round(self.count / (self.rate * self.time_base))
+            else:
+                frame.pts = self.count  # in codec time base 1/fps: frame i at i/fps exactly
+            self.last_pts = frame.pts
             self.count += 1
             for packet in self.stream.encode(frame):
                 self.out.mux(packet)
@@ -241,6 +370,8 @@ class VideoWriter:
             return
         src = self.audio_in.streams.audio[0]
         end = self.count / self.rate  # seconds of video: audio beyond it is dropped
+        if self.time_base is not None and self.last_pts is not None:
+            end = self.last_pts * self.time_base + 1 / self.rate
         for packet in self.audio_in.demux(src):
             if packet.dts is None:
                 continue

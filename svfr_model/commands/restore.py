@@ -1,13 +1,17 @@
 """``python -m svfr_model restore INPUT OUTPUT --models DIR [--tasks bfr,colorization,inpainting] [--mask M]``
 
-Reads the video with PyAV, finds and crops the face(s) (face pipeline), restores each face track with
-``restore_tracks``, pastes the result back into the original frames and writes OUTPUT with the input's
-fps and audio. ``--no-crop`` skips the face step for clips that already are square face crops: they are
+Streams the video (``restore_file``): a face detection and tracking pass, each face track restored from
+crops read chunk by chunk, then one pass that pastes every track back and encodes OUTPUT; memory does not
+grow with the video's length. OUTPUT keeps the input's frame count, timestamps (also a variable frame
+rate), rotation and audio; it is written to a temporary name in its folder and renamed at the end, so an
+interrupted run leaves no partial output. ``--in-memory`` reads the whole clip first (the same frames; for
+short clips). ``--no-crop`` skips the face step for clips that already are square face crops: they are
 resized to the model size (512) and written at that size.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..restore_file import resize_square
 
 
 def register(subparsers) -> None:
@@ -46,6 +51,10 @@ def register(subparsers) -> None:
     p.add_argument("--crop-mode", default="tracked", choices=("tracked", "official"))
     p.add_argument("--color-match", default="none", choices=("none", "lab", "wavelet"))
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+    p.add_argument("--lossless", action="store_true",
+                   help="write lossless RGB H.264 (exact pixels; for tests and intermediate files, not players)")
+    p.add_argument("--in-memory", action="store_true",
+                   help="read the whole video into memory first (same result; needs RAM for every frame)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -71,22 +80,15 @@ def _read_image(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _resize(arr: np.ndarray, size: int, resample: str) -> np.ndarray:
-    """PIL resize (bicubic like infer.py for frames, nearest for masks), arr uint8/float (H, W[, 3])."""
-    from PIL import Image
-
-    mode = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[resample]
-    if arr.dtype != np.uint8:
-        im = Image.fromarray((arr * 255).round().astype(np.uint8))
-        return np.asarray(im.resize((size, size), mode)).astype(np.float32) / 255.0
-    return np.asarray(Image.fromarray(arr).resize((size, size), mode))
-
-
 class _Progress:
     def __init__(self, quiet: bool, label: str):
         self.quiet, self.label, self.last = quiet, label, -1
 
     def __call__(self, done, total, preview=None):
+        if total is None:  # a streamed pass before the frame count is known
+            if not self.quiet and done % 100 == 0:
+                print(f"\r{self.label}: {done} frames", end="", file=sys.stderr, flush=True)
+            return
         pct = int(100 * done / max(total, 1))
         if not self.quiet and pct != self.last:
             self.last = pct
@@ -94,12 +96,62 @@ class _Progress:
                   file=sys.stderr, flush=True)
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception, so the output's temporary file is removed on the way out."""
+
+
+def _raise_on_sigterm(signum, frame) -> None:
+    raise Terminated(f"terminated by signal {signum}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..restore_tracks import restore_tracks
     from ..models import load_svfr_models
 
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     models = load_svfr_models(args.models, dtype=args.dtype, device=args.device)
+    if not args.in_memory:
+        previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+        try:
+            return _run_streaming(args, models, say)
+        except Terminated:
+            say("terminated: no output written")
+            return 143
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _run_in_memory(args, models, say)
+
+
+def _common(args: argparse.Namespace) -> dict:
+    return dict(tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
+                guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window,
+                overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength,
+                decode_chunk=args.decode_chunk)
+
+
+def _run_streaming(args: argparse.Namespace, models, say) -> int:
+    from ..restore_file import restore_file
+
+    mask = _read_mask(args.mask) if args.mask is not None else None
+    reference = _read_image(args.reference) if args.reference is not None else None
+    detector = None
+    if not args.no_crop:
+        from ..faces.detect import load_detector
+
+        detector = load_detector("retinaface")
+    faces = int(args.faces) if args.faces.isdigit() else args.faces
+    path = restore_file(models, args.input, args.output, detector=detector, faces=faces, crop_mode=args.crop_mode,
+                        size=args.size, mask=mask, reference=reference, color_match=args.color_match,
+                        max_frames=args.max_frames, no_crop=args.no_crop, lossless=args.lossless, say=say,
+                        progress_for=lambda label: _Progress(args.quiet, label), **_common(args))
+    say(f"wrote {path}")
+    return 0
+
+
+def _run_in_memory(args: argparse.Namespace, models, say) -> int:
+    from ..restore_tracks import restore_tracks
+
     try:
         from ..video_io import read_video, write_video
     except ImportError:  # pragma: no cover - video_io ships with the package
@@ -114,10 +166,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"mask {args.mask} is {mask.shape[1]}x{mask.shape[0]} but the video is {w}x{h}: "
                          "draw the mask on a frame of the input video")
     reference = _read_image(args.reference) if args.reference is not None else None
-    common = dict(tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
-                  guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window,
-                  overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength,
-                  decode_chunk=args.decode_chunk)
+    common = _common(args)
 
     detector = None
 
@@ -136,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
         if h != args.size:
             say(f"note: resizing frames {w}x{h} -> {args.size}x{args.size} (the model size); the output is "
                 f"written at {args.size}x{args.size}")
-            frames_u8 = np.stack([_resize(f, args.size, "bicubic") for f in frames_u8])
-            mask = _resize(mask, args.size, "nearest") if mask is not None else None
+            frames_u8 = np.stack([resize_square(f, args.size, "bicubic") for f in frames_u8])
+            mask = resize_square(mask, args.size, "nearest") if mask is not None else None
         frames = torch.from_numpy(frames_u8).float().div_(255.0)
         result, = restore_tracks(models, [frames], None, references=[reference] if reference is not None else None,
                                  masks=[torch.from_numpy(mask) if mask is not None else None],
@@ -147,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..faces import crop_faces, paste_faces, warp_mask_to_crops
 
-        frames = torch.from_numpy(frames_u8).float().div_(255.0)
+        frames = frames_u8  # uint8: cropped and pasted as the streaming path does, without a float copy
         faces = int(args.faces) if args.faces.isdigit() else args.faces
         crops = crop_faces(frames, get_detector(), mode=args.crop_mode, faces=faces, size=args.size,
                            progress=_Progress(args.quiet, "faces"))
@@ -164,6 +213,6 @@ def run(args: argparse.Namespace) -> int:
         scale = args.size / 512.0  # the blend defaults are meant for 512 px crops
         out = paste_faces(frames, restored, crops.record, color_match=args.color_match,
                           feather=DEFAULT_FEATHER * scale, erode=DEFAULT_ERODE * scale)
-    path = write_video(args.output, out, video.fps, audio_from=args.input)
+    path = write_video(args.output, out, video.fps, audio_from=args.input, lossless=args.lossless)
     say(f"wrote {path}")
     return 0

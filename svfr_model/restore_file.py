@@ -1,0 +1,156 @@
+"""Restore the faces of a video file into another file, streaming: memory does not grow with the length.
+
+Pass 1 decodes the video once for face detection and tracking (only boxes, landmarks and transforms are
+kept). Each face track is then restored by ``restore_stream``, which reads its crops from the file chunk by
+chunk (one decode sweep per pass) and keeps only latents (4 x S/8 x S/8 floats per frame). Finally one pass
+over the frames decodes every track's latents in step, pastes them back and encodes the output, written to
+a temporary name in the target folder and renamed when complete. Frame count, timestamps (variable frame
+rates too), display rotation and audio are kept.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .errors import InputError
+
+PASTE_CHUNK = 8  # frames pasted and encoded at a time (1080p float32: 24 MB per frame)
+
+
+class _DecodedTrack:
+    """Track k's restored crops from its pass-2 latents, decoded one decode chunk at a time, in order."""
+
+    def __init__(self, models, latents, decode_chunk: int):
+        self.models, self.latents, self.chunk = models, latents, decode_chunk
+        self.start, self.frames = -1, None
+
+    def get(self, start: int, stop: int) -> np.ndarray:
+        from .pipeline import decode_restored
+
+        parts = []
+        for pos in range(start, stop):
+            c = (pos // self.chunk) * self.chunk
+            if c != self.start:  # the decoder mixes frames within a chunk: decode at the sink's boundaries
+                self.start = c
+                self.frames = decode_restored(self.models, self.latents, c, min(c + self.chunk, len(self.latents)),
+                                              self.chunk).numpy()
+            parts.append(self.frames[pos - c])
+        return np.stack(parts)
+
+
+def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode: str = "tracked", size: int = 512,
+                 mask: Optional[np.ndarray] = None, reference: Optional[np.ndarray] = None,
+                 color_match: str = "none", feather: Optional[float] = None, erode: Optional[float] = None,
+                 max_frames: Optional[int] = None, no_crop: bool = False, lossless: bool = False,
+                 say: Callable[..., Any] = lambda *a: None, progress_for: Callable[[str], Any] = lambda label: None,
+                 cancel=None, **restore_kwargs) -> Path:
+    """Restore ``src`` into ``dst`` (see the module docstring). ``mask``: one (H, W) inpainting mask in the
+    input frame's pixels. lossless: lossless RGB output (exact pixels). ``progress_for(label)``: a progress
+    callback for each stage. restore_kwargs: tasks, seed, steps, ... as ``restore_video``."""
+    from .video_io import VideoWriter, video_info
+
+    info = video_info(src)
+    h, w = info.size
+    if mask is not None and np.shape(mask) != (h, w):
+        raise InputError(f"mask is {np.shape(mask)[1]}x{np.shape(mask)[0]} but the video is {w}x{h}: draw the "
+                         "mask on a frame of the input video")
+    writer = VideoWriter(dst, info.fps, audio_from=src, time_base=info.time_base, rotation=info.rotation,
+                         lossless=lossless)
+    try:
+        if no_crop:
+            _restore_square(models, src, writer, crop_mode=crop_mode, size=size, mask=mask, reference=reference, max_frames=max_frames,
+                            say=say, progress_for=progress_for, cancel=cancel, **restore_kwargs)
+        else:
+            _restore_faces(models, src, writer, detector=detector, faces=faces, crop_mode=crop_mode, size=size,
+                           mask=mask, reference=reference, color_match=color_match, feather=feather, erode=erode,
+                           max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel,
+                           **restore_kwargs)
+    except BaseException:
+        writer.abort()  # no half-written output, also on Ctrl-C / SIGTERM turned into an exception
+        raise
+    return writer.close()
+
+
+def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mask, reference, color_match,
+                   feather, erode, max_frames, say, progress_for, cancel, **restore_kwargs) -> None:
+    from .faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
+    from .faces.stream import TrackCrops, paste_video, plan_video, track_mask
+    from .restore_tracks import StreamedClip, restore_tracks
+    from .video_io import FrameReader, iter_frames
+
+    record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), detector, mode=crop_mode,
+                              faces=faces, size=size, progress=progress_for("faces"), cancel=cancel)
+    n_tracks = len(record.tracks)
+    say(f"{record.n_frames} frames, {n_tracks} face track(s)" +
+        (f"; skipped: {record.skipped}" if record.skipped else ""))
+    reader = FrameReader(src, chunk=16, max_frames=max_frames)
+    try:
+        clips = [StreamedClip(TrackCrops(reader, record, k), len(t.frame_indices), (size, size))
+                 for k, t in enumerate(record.tracks)]
+        masks = [track_mask(mask, record, k) for k in range(n_tracks)] if mask is not None else None
+        results = restore_tracks(models, clips, record, references=[reference] if reference is not None else None,
+                                 masks=masks, detector=detector, cancel=cancel,
+                                 progress_for_track=lambda k: progress_for(f"restore face {k + 1}/{n_tracks}"),
+                                 **restore_kwargs)
+    finally:
+        reader.close()
+    decode_chunk = int(restore_kwargs.get("decode_chunk", 16))
+    tracks = [_DecodedTrack(models, r.latents, decode_chunk) for r in results]
+    scale = size / 512.0  # the blend defaults are meant for 512 px crops
+    paste_video(iter_frames(src, chunk=PASTE_CHUNK, max_frames=max_frames), record,
+                lambda k, a, b: tracks[k].get(a, b), writer.write, progress=progress_for("paste"), cancel=cancel,
+                color_match=color_match, feather=DEFAULT_FEATHER * scale if feather is None else feather,
+                erode=DEFAULT_ERODE * scale if erode is None else erode)
+
+
+def _restore_square(models, src, writer, *, crop_mode, size, mask, reference, max_frames, say, progress_for, cancel,
+                    **restore_kwargs) -> None:
+    """Square face clips (no detection): frames resized to ``size``, restored and written at that size."""
+    from .restore_tracks import StreamedClip, restore_tracks
+    from .video_io import FrameReader, iter_frames
+
+    pts: list = []
+    for _start, _chunk, chunk_pts in iter_frames(src, chunk=16, max_frames=max_frames):
+        pts.extend(chunk_pts)  # the count (and timestamps) first: the engine plans its windows on it
+    reader = FrameReader(src, chunk=16, max_frames=max_frames)
+    h, w = reader.frame(0).shape[:2]
+    if h != w:
+        reader.close()
+        raise InputError(f"--no-crop needs square face clips, but {src} is {w}x{h}: drop --no-crop to detect and "
+                         "crop the face, or crop the video to a square around the face first")
+    if h != size:
+        say(f"note: resizing frames {w}x{h} -> {size}x{size} (the model size); the output is written at "
+            f"{size}x{size}")
+
+    def source(start: int, stop: int) -> np.ndarray:
+        return np.stack([resize_square(reader.frame(i), size, "bicubic") if h != size else reader.frame(i).copy()
+                         for i in range(start, stop)])
+
+    def sink(start: int, frames) -> None:
+        writer.write(frames.numpy(), pts[start:start + len(frames)])
+
+    if mask is not None and h != size:
+        mask = resize_square(mask.astype(np.float32), size, "nearest")
+    try:
+        restore_tracks(models, [StreamedClip(source, len(pts), (size, size), sink=sink)], None,
+                       references=[reference] if reference is not None else None,
+                       masks=[mask] if mask is not None else None, cancel=cancel, reference_mode=crop_mode,
+                       progress_for_track=lambda k: progress_for("restore"), **restore_kwargs)
+    finally:
+        reader.close()
+
+
+def resize_square(arr: np.ndarray, size: int, resample: str) -> np.ndarray:
+    """PIL resize (bicubic like infer.py for frames, nearest for masks), arr uint8/float (H, W[, 3])."""
+    from PIL import Image
+
+    mode = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[resample]
+    if arr.dtype != np.uint8:
+        im = Image.fromarray((arr * 255).round().astype(np.uint8))
+        return np.asarray(im.resize((size, size), mode)).astype(np.float32) / 255.0
+    return np.asarray(Image.fromarray(arr).resize((size, size), mode))
+
+
+__all__ = ["restore_file"]
