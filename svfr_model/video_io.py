@@ -198,8 +198,10 @@ def iter_frames(path, *, chunk: int = 32, max_frames: int | None = None):
                 raise InputError(f"video {str(path)!r} could not be decoded ({exc}); the file may be "
                                  "damaged or use an unsupported codec") from exc
             log.warning("decoding %s stopped after %d frames: %s", path, start + len(buf), exc)
+        decoded = start + len(buf)
         if buf:
             yield start, np.stack(buf), pts
+        _check_decoded(path, stream, decoded)  # no frames, or fewer than the header lists: truncated
     finally:
         container.close()
 

@@ -95,3 +95,26 @@ def test_stream_refuses_bad_sources(models):
 
 # landmarks of the pass-1 reference (random frames have no face): centre of a 32 px crop
 _LANDMARKS = [[11.0, 13.0], [21.0, 13.0], [16.0, 18.0], [12.0, 23.0], [20.0, 23.0]]
+
+
+def test_iter_frames_and_frame_reader_read_a_file_in_order(tmp_path):
+    import numpy as np
+
+    from svfr_model.video_io import FrameReader, iter_frames, video_info, write_video
+
+    frames = np.stack([np.full((16, 24, 3), 10 * i, np.uint8) for i in range(10)])
+    path = write_video(tmp_path / "ramp.mkv", frames, 25, lossless=True)
+    chunks = list(iter_frames(path, chunk=4))
+    assert [c[0] for c in chunks] == [0, 4, 8] and [len(c[1]) for c in chunks] == [4, 4, 2]
+    assert np.array_equal(np.concatenate([c[1] for c in chunks]), frames)
+    pts = [p for c in chunks for p in c[2]]
+    info = video_info(path)
+    assert info.size == (16, 24) and info.rotation == 0 and info.fps == 25
+    assert np.allclose([float(p * info.time_base) for p in pts], np.arange(10) / 25, atol=1e-3)
+    assert [len(c[1]) for c in iter_frames(path, chunk=4, max_frames=5)] == [4, 1]
+    reader = FrameReader(path, chunk=3)
+    assert np.array_equal(reader.get([2, 7]), frames[[2, 7]])
+    assert np.array_equal(reader.frame(1), frames[1])  # behind the position: the file is reopened
+    with pytest.raises(InputError, match="no frame 10"):
+        reader.frame(10)
+    reader.close()
