@@ -101,6 +101,14 @@ def cancel_check() -> bool:
     return False
 
 
+def previews_enabled() -> bool:
+    """ComfyUI's --preview-method: 'none' (its default) turns every preview off; auto/latent2rgb/taesd on
+    (SVFR's denoising previews are always the linear latent -> RGB map, ComfyUI's own TAESD fallback)."""
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    return args.preview_method != LatentPreviewMethod.NoPreviews
+
+
 def _preview_tuple(preview: Any):
     """Engine preview (tensor/array (H,W,3) 0..1, or PIL) -> what ComfyUI's progress hook sends."""
     if preview is None:
@@ -144,6 +152,7 @@ class ProgressOverTracks:
         self.current_total = 0
         self.value, self.total = 0, 1
         self.bar = comfy.utils.ProgressBar(1)
+        self.previews = previews_enabled()
 
     def start_track(self, k: int) -> None:
         self.track, self.current_total = k, 0
@@ -156,7 +165,14 @@ class ProgressOverTracks:
         later = sum(self.track_frames[self.track + 1:])
         estimate_later = int(round(total * later / self.track_frames[self.track]))
         self.value, self.total = self.offset + int(done), self.offset + int(total) + estimate_later
-        self.bar.update_absolute(self.value, self.total, _preview_tuple(preview))
+        self.bar.update_absolute(self.value, self.total, _preview_tuple(preview) if self.previews else None)
+
+    def show_latents(self, x0) -> None:
+        """Engine preview hook: the window's predicted latents as an image, at the current progress."""
+        from svfr_model.preview import window_preview
+
+        if self.previews:
+            self.bar.update_absolute(self.value, self.total, _preview_tuple(window_preview(x0)))
 
 
 def progress_callback() -> Callable[[int, int], None]:

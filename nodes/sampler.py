@@ -151,6 +151,7 @@ class SVFRSampler(io.ComfyNode):
             guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
             noise_aug=noise_aug, i2i_strength=i2i_strength, decode_chunk=decode_chunk,
             dtype=model.dtype, device=model.device, cancel=host.cancel_check,
+            preview=progress.show_latents if progress.previews else None,  # live previews while denoising
         )
         host.release_cache()
         restored = torch.cat([r.frames for r in results])

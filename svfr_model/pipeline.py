@@ -248,6 +248,8 @@ def restore_video(models: SVFRModels, frames, *, mask=None, **kwargs) -> Restore
     for UNet calls and the last decoded frame (H, W, 3) in 0..1 for decode chunks.
     cancel(): called before every UNet call and decode chunk; it may raise, or return True to stop
     (then ``Cancelled`` is raised).
+    preview(x0): live previews while denoising; every few UNet calls it gets the current window's predicted
+    clean latents (window, 4, h, w) float32 CPU (``svfr_model.preview.latents_to_rgb`` turns them into pixels).
     """
     x = check_frames(frames)
     n, h, w = int(x.shape[0]), int(x.shape[1]), int(x.shape[2])
@@ -309,7 +311,8 @@ def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], si
              dtype=None, device=None, arcface_crop: str = "official",
              progress: Optional[Callable[[int, int, Any], None]] = None,
              cancel: Optional[Callable[[], Any]] = None,
-             skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK) -> RestoreResult:
+             skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK,
+             preview: Optional[Callable[[torch.Tensor], None]] = None) -> RestoreResult:
     """The two passes over ``lq``'s frames; restored frames go to ``sink`` (None: latents are returned)."""
     h, w = size
     bits = parse_tasks(tasks)
@@ -406,7 +409,7 @@ def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], si
         run_pass(models, lq, n1, task_bits=bits,
                  config=PassConfig(schedule=sched1, window=n1, overlap=ov1, **common), generator=gen,
                  sink=keep_last, decode_chunks=[(last // decode_chunk) * decode_chunk],
-                 before_call=before, after_call=lambda _: tick(), after_decode=tick_frames)
+                 before_call=before, after_call=lambda _: tick(), after_decode=tick_frames, preview=preview)
         ref_model = ref_holder["ref"]                     # (3, H, W) float, unclamped (official)
         ref_u8 = ((ref_model * 0.5 + 0.5).clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
         what = "the pass-1 reference frame"
@@ -427,7 +430,7 @@ def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], si
     result = run_pass(models, lq, n, task_bits=bits,
                       config=PassConfig(schedule=sched2, window=window, overlap=overlap, **common),
                       generator=gen, ref_frame=ref_model, id_tokens=tokens, sink=write if sink is not None else None,
-                      before_call=before, after_call=lambda _: tick(), after_decode=tick_frames)
+                      before_call=before, after_call=lambda _: tick(), after_decode=tick_frames, preview=preview)
     reference_out = (ref_model * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 0).contiguous()
     return RestoreResult(frames=None, reference=reference_out, id_tokens=tokens,
                          latents=result.latents if sink is None else None)

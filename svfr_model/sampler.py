@@ -22,6 +22,17 @@ from .vae import ENCODE_CHUNK, LATENT_SCALE, decode_chunk, encode_mean
 
 # Steps (counted after the i2i cut) that use overlapping windows, as in the official loop (`i < 3`).
 OVERLAP_STEPS = 3
+# UNet calls between two live previews (and the pass's last call): a preview costs one window's
+# prediction copied to the CPU; a UNet call costs far more, so every few calls is enough to watch.
+PREVIEW_EVERY = 4
+
+PreviewHook = Callable[[torch.Tensor], None]  # (window, 4, h, w) float32 CPU: the window's predicted x0
+
+
+def predicted_x0(v: torch.Tensor, sample: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The clean latents a v-prediction implies (the ``pred_x0`` of ``scheduler.euler_step_v``), float32."""
+    sigma = sigma.to(sample.device)
+    return v.float() * (-sigma / (sigma**2 + 1) ** 0.5) + sample.float() / (sigma**2 + 1)
 
 
 def window_weights(window: int) -> torch.Tensor:
@@ -131,8 +142,12 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
             device: torch.device, dtype: torch.dtype,
             before_call: Callable[[], None] | None = None,
             after_call: Callable[[torch.Tensor], None] | None = None,
-            trace: PassTrace | None = None) -> torch.Tensor:
+            trace: PassTrace | None = None, preview: PreviewHook | None = None,
+            preview_every: int = PREVIEW_EVERY) -> torch.Tensor:
     """The windowed denoising loop. ``init_latents``/``lq_latents`` (F, 4, h, w) CPU float32.
+
+    ``preview(x0)``: called after every ``preview_every``-th UNet call and after the last one, with the
+    window's predicted clean latents (window, 4, h, w) float32 CPU, in the scaled latent space (x 0.18215).
 
     ``ref_latent`` (4, h, w) unscaled or None (zeros), ``id_tokens`` (49, D) or None (zeros). Returns the
     final latents (F, 4, h, w) CPU float32. The unconditional CFG half (zero tokens, zero reference, LQ
@@ -168,6 +183,9 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
         ref_chan[-1, 0] = ref_latent.to(device=device, dtype=dtype)
     time_ids = torch.tensor([list(task_bits)] * batch, dtype=dtype, device=device)
 
+    if preview_every < 1:
+        raise InputError(f"preview_every must be >= 1 UNet call, got {preview_every}")
+    n_calls, call = sum(len(st) for st in plan), 0
     for i, starts in enumerate(plan):
         sigma, sigma_next = sched.sigmas[i], sched.sigmas[i + 1]
         t = sched.timesteps[i].to(device)
@@ -205,6 +223,9 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
             counter.index_add_(0, idx, weights.view(-1, 1, 1, 1))
             if after_call is not None:
                 after_call(stepped)
+            call += 1
+            if preview is not None and (call % preview_every == 0 or call == n_calls):
+                preview(predicted_x0(v, win, sigma).cpu())
             del win, scaled, lq_win, sample, pred, v
         latents = acc / counter
         if trace is not None:
@@ -242,7 +263,7 @@ def run_pass(models, lq: FrameSource, num_frames: int, *, task_bits, config: Pas
              before_call: Callable[[], None] | None = None,
              after_call: Callable[[torch.Tensor], None] | None = None,
              after_decode: Callable[[torch.Tensor], None] | None = None,
-             trace: PassTrace | None = None) -> PassResult:
+             trace: PassTrace | None = None, preview: PreviewHook | None = None) -> PassResult:
     """One official pipeline call: encode, denoise, decode (frames go to ``sink``; none if it is None).
 
     ``ref_frame``: (3, H, W) float in about [-1, 1] (pass 2's reference; its VAE latent mode() is used
@@ -259,7 +280,8 @@ def run_pass(models, lq: FrameSource, num_frames: int, *, task_bits, config: Pas
             trace.ref_latent = ref_latent.clone()
     latents = denoise(models.unet, init_latents=init, lq_latents=cond, ref_latent=ref_latent,
                       id_tokens=id_tokens, task_bits=task_bits, config=config, generator=generator,
-                      device=device, dtype=dtype, before_call=before_call, after_call=after_call, trace=trace)
+                      device=device, dtype=dtype, before_call=before_call, after_call=after_call, trace=trace,
+                      preview=preview)
     del init, cond
     if sink is not None:
         decode(models.vae, latents, config.decode_chunk, sink, chunks=decode_chunks, after_chunk=after_decode,
