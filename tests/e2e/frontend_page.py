@@ -9,6 +9,7 @@ import contextlib
 import os
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 CHROMIUM = Path(os.environ.get("SVFR_CHROMIUM", "/usr/bin/chromium"))
@@ -43,7 +44,7 @@ NODE_GEOMETRY = """() => {
       const own = el && (el === canvas || (n.widgets || []).some((w) => w.element && w.element.contains(el)));
       if (!own) covered.push([Math.round(px), Math.round(py), el ? (el.className?.baseVal ?? el.className ?? el.tagName).toString().slice(0, 60) : "outside the page"]);
     }
-    return {id: n.id, type: n.type, title: n.title, pos: [...n.pos], size: [...n.size],
+    return {id: n.id, type: n.type, title: n.title, pos: [...n.pos], size: [...n.size], computed: [...n.computeSize()],
             screen: [x0 + rect.left, y0 + rect.top, x1 + rect.left, y1 + rect.top], covered};
   });
 }""" % TITLE_H
@@ -66,6 +67,10 @@ class ComfyPage:
             self.prompts.append(req.post_data_json)
 
     def open(self, timeout_s: float = 90) -> None:
+        # a new user gets the templates dialog on the first visit; mark the tutorial as done first
+        req = urllib.request.Request(self.url + "/api/settings/Comfy.TutorialCompleted", data=b"true",
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=30).read()
         self.page.goto(self.url + "/", timeout=timeout_s * 1000)
         self.page.wait_for_function("() => window.app?.graph && window.app?.canvas?.ds && "
                                     "window.app.extensionManager", timeout=timeout_s * 1000)

@@ -27,9 +27,9 @@ VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 # the title bar (30) sits above ``pos``. A saved size below this is grown on load (and then overlaps).
 TITLE_H, SLOT_H, WIDGET_ROW_H, WIDGETS_PAD, BODY_PAD = 30, 20, 24, 8, 6
 NODE_W = 250  # the frontend's own minimum is 210; narrow columns keep the whole graph readable on screen
-# what some nodes draw below their widgets: media previews (sized here, shrunk to fit by the frontend),
-# the task label line of web/js/svfr_task.js
-EXTRA_H = {"LoadVideo": 200, "LoadImage": 200, "LoadImageMask": 200, "PreviewImage": 200,
+# what some nodes draw below their widgets: media previews (the image loaders' preview widget asks for
+# 220 + 4; the others are sized here and fit their picture into it), the task label of web/js/svfr_task.js
+EXTRA_H = {"LoadVideo": 200, "LoadImage": 224, "LoadImageMask": 224, "PreviewImage": 200,
            "SVFRTaskVector": 18, "VHS_LoadVideo": 200, "VHS_VideoCombine": 200}
 UI_NAMESPACE = uuid.UUID("5b0f3c52-7f0e-4d35-9a57-51f8d0c7e3a1")  # fixed: ids stay the same across regenerations
 
