@@ -38,15 +38,28 @@ _DTYPES = {
 }
 
 
-def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` (or None): CUDA when present, else the CPU."""
+    if device is None or (isinstance(device, str) and device.lower() == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise WeightsError(f"device {device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device | None = None) -> torch.dtype:
+    """UNet precision. ``auto``: fp16 on CUDA (the official inference), float32 elsewhere (needs ``device``)."""
     if dtype is None:
         return torch.float32
+    if isinstance(dtype, str) and dtype.lower() == "auto":
+        return torch.float16 if resolve_device(device).type == "cuda" else torch.float32
     if isinstance(dtype, torch.dtype):
         if dtype in (torch.float32, torch.float16, torch.bfloat16):
             return dtype
     elif str(dtype).lower() in _DTYPES:
         return _DTYPES[str(dtype).lower()]
-    raise WeightsError(f"dtype {dtype!r} is not supported: use 'fp32', 'fp16' or 'bf16'")
+    raise WeightsError(f"dtype {dtype!r} is not supported: use 'auto', 'fp32', 'fp16' or 'bf16'")
 
 
 @dataclass
@@ -63,18 +76,24 @@ class SVFRModels:
     device: torch.device = torch.device("cpu")
     arcface_path: Optional[Path] = None
     paths: Optional["ModelFiles"] = None  # the files it was loaded from
+    vae_dtype: torch.dtype = torch.float32  # the VAE decoder's precision (its encoder is always float32)
 
-    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> "SVFRModels":
-        """Move the networks (UNet in ``dtype``; VAE, projector and ArcFace stay float32)."""
-        device = torch.device(device) if device is not None else self.device
-        dtype = resolve_dtype(dtype) if dtype is not None else self.dtype
+    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
+           vae_dtype: str | torch.dtype | None = None) -> "SVFRModels":
+        """Move the networks (UNet in ``dtype``, VAE decoder in ``vae_dtype``; VAE encoder, projector and
+        ArcFace stay float32). ``auto`` values are resolved for the target device."""
+        from .vae import resolve_vae_dtype, set_vae_dtype
+
+        device = resolve_device(device) if device is not None else self.device
+        dtype = resolve_dtype(dtype, device) if dtype is not None else self.dtype
+        vae_dtype = resolve_vae_dtype(vae_dtype, device) if vae_dtype is not None else self.vae_dtype
         # nn.Module.to: diffusers' ModelMixin.to warns about dtype casts we do on purpose.
         torch.nn.Module.to(self.unet, device=device, dtype=dtype)
-        torch.nn.Module.to(self.vae, device=device, dtype=torch.float32)
+        set_vae_dtype(self.vae, vae_dtype, device)
         self.id_projector.to(device=device)
         if self.arcface is not None:
             self.arcface.to(device=device)
-        self.device, self.dtype = device, dtype
+        self.device, self.dtype, self.vae_dtype = device, dtype, vae_dtype
         return self
 
 
@@ -101,16 +120,18 @@ def load_unet(weights: Path, config: Optional[Path], dtype: torch.dtype = torch.
 
 def load_svfr_models(root: str | Path | None = None, *, unet=None, id_linear=None, arcface=None, vae=None,
                      dtype: str | torch.dtype = "fp32", device: str | torch.device = "cpu",
-                     require_arcface: bool = False) -> SVFRModels:
+                     require_arcface: bool = False, vae_dtype: str | torch.dtype = "auto") -> SVFRModels:
     """Load the SVFR model set found under ``root`` (official, flat or ``models/`` wrapper layout; see
     ``model_files``). Overrides: explicit file paths (then ``root`` may be None); ``vae`` may also be a ready
     ``AutoencoderKLTemporalDecoder`` (no VAE file needed then). ArcFace is optional at load time unless
-    ``require_arcface``; ``SVFRModels.arcface_path`` says where it goes."""
+    ``require_arcface``; ``SVFRModels.arcface_path`` says where it goes. ``device="auto"``: CUDA when present;
+    ``dtype="auto"`` (UNet) and ``vae_dtype="auto"`` (VAE decoder): fp16 on CUDA, float32 on the CPU."""
     from .arcface import load_arcface
     from .id_projector import load_id_projector
     from .model_files import find_model_files, load_vae
 
-    torch_dtype = resolve_dtype(dtype)
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
     vae_module = vae if isinstance(vae, torch.nn.Module) else None
     files = find_model_files(root, require_arcface=require_arcface, require_vae=vae_module is None,
                              unet=unet, id_linear=id_linear, arcface=arcface,
@@ -125,4 +146,4 @@ def load_svfr_models(root: str | Path | None = None, *, unet=None, id_linear=Non
     arc = load_arcface(files.arcface) if files.arcface is not None else None
     models = SVFRModels(unet=unet_m, vae=vae_m, scheduler_config=sched_cfg, id_projector=idp, arcface=arc,
                         dtype=torch_dtype, arcface_path=files.arcface_place, paths=files)
-    return models.to(device=device)
+    return models.to(device=device, vae_dtype=vae_dtype)

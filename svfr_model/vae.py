@@ -4,6 +4,10 @@ Official numerics (spec §4.3, §4.8): LQ frames are encoded in float32 in chunk
 use ``latent_dist.mean * 0.18215`` and the LQ conditioning channels ``latent_dist.mode()`` (== mean) UNSCALED.
 Decoding divides by ``scaling_factor`` and runs the temporal decoder on chunks of ``decode_chunk`` frames
 with ``num_frames`` = chunk length: the chunking is part of the result.
+
+Precision: the encoder always runs in float32 (the official pipeline upcasts the fp16 VAE for encoding,
+``force_upcast``); ``vae_dtype`` is the decoder's precision (the official run decodes in fp16 on CUDA).
+The encoder works frame by frame, so the encode chunk only bounds memory (any chunk, the same latents).
 """
 from __future__ import annotations
 
@@ -40,6 +44,29 @@ def build_vae(config: Mapping[str, Any] | str | Path | None = None, *, device: s
     return vae
 
 
+VAE_DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+
+def resolve_vae_dtype(vae_dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
+    """The decoder precision: ``auto`` = fp16 on CUDA (as the official inference), float32 elsewhere."""
+    from .models import resolve_dtype
+
+    if vae_dtype is None or (isinstance(vae_dtype, str) and vae_dtype.lower() == "auto"):
+        return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+    return resolve_dtype(vae_dtype)
+
+
+def set_vae_dtype(vae, dtype: torch.dtype, device: str | torch.device | None = None):
+    """Encoder (and quant_conv) in float32, decoder in ``dtype``, all on ``device`` (in place; returns vae)."""
+    for name, module in vae.named_children():
+        torch.nn.Module.to(module, device=device, dtype=dtype if name == "decoder" else torch.float32)
+    return vae
+
+
+def decoder_dtype(vae) -> torch.dtype:
+    return next(vae.decoder.parameters()).dtype
+
+
 def vae_scale_factor(vae) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -50,10 +77,9 @@ def encode_mean(vae, pixels: torch.Tensor) -> torch.Tensor:
 
     ``mode()`` of the diagonal Gaussian is its mean, so this serves both official encodes.
     """
-    device = next(vae.parameters()).device
-    vae_dtype = next(vae.parameters()).dtype
-    if vae_dtype != torch.float32:  # force_upcast: the encoder always runs in float32 officially
-        raise RuntimeError("encode_mean expects a float32 VAE")
+    device = next(vae.encoder.parameters()).device
+    if next(vae.encoder.parameters()).dtype != torch.float32:  # force_upcast: float32 officially
+        raise RuntimeError("encode_mean expects a float32 VAE encoder (use set_vae_dtype)")
     return vae.encode(pixels.to(device=device, dtype=torch.float32)).latent_dist.mean
 
 
@@ -61,8 +87,9 @@ def encode_mean(vae, pixels: torch.Tensor) -> torch.Tensor:
 def decode_chunk(vae, latents: torch.Tensor) -> torch.Tensor:
     """Decode (n, 4, h, w) scaled latents as ONE temporal chunk of n frames -> float32 (n, 3, H, W), unclamped.
 
-    The VAE stays in float32 here (the official run decodes in fp16; fp32 is the more exact of the two).
+    Runs in the decoder's precision (``set_vae_dtype``; the official run decodes in fp16 on CUDA). The
+    result is on the VAE's device.
     """
-    device = next(vae.parameters()).device
-    z = (latents / vae.config.scaling_factor).to(device=device, dtype=torch.float32)
+    param = next(vae.decoder.parameters())
+    z = (latents.to(param.device, torch.float32) / vae.config.scaling_factor).to(param.dtype)
     return vae.decode(z, num_frames=z.shape[0]).sample.float()
