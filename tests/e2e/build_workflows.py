@@ -226,12 +226,12 @@ def place(ui: dict, api: dict) -> None:
     for note in notes:
         note["size"] = list(NOTE_SIZE)
 
-    def fitted_scale(spot) -> float:
+    def fitted_scale(note: dict, spot: tuple[int, int]) -> float:
         note["pos"] = [ORIGIN[0] + spot[0], spot[1]]
         return _fit(graph_box(ui["nodes"]))[0]
 
     for note in notes:
-        best = max(spots, key=fitted_scale)
+        best = max(spots, key=lambda spot: fitted_scale(note, spot))
         note["pos"] = [ORIGIN[0] + best[0], best[1]]
     ui["extra"] = {**ui.get("extra", {}), "ds": saved_view(ui["nodes"])}
 
