@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from .errors import Cancelled, InputError, NoFaceError, WeightsError
-from .models import SVFRModels, resolve_dtype
-from .sampler import PassConfig, count_unet_calls, run_pass
+from .models import SVFRModels
+from .sampler import PassConfig, count_unet_calls, place_for, run_pass
 from .scheduler import make_schedule
 from .tasks import COLORIZATION, INPAINTING, parse_tasks
 from .vae import ENCODE_CHUNK
@@ -303,7 +303,16 @@ def decode_restored(models: SVFRModels, latents: torch.Tensor, start: int, stop:
     return torch.cat(out)
 
 
-def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], sink: Optional[FrameSink], *,
+def _restore(models: SVFRModels, *args, offload: bool = False, **kwargs) -> RestoreResult:
+    """``_restore_passes``; with ``offload`` the weights end where the caller had them (both on the device)."""
+    try:
+        return _restore_passes(models, *args, offload=offload, **kwargs)
+    finally:
+        if offload:  # the phases moved the UNet and the VAE on and off the device
+            place_for(models, "all", models.device)
+
+
+def _restore_passes(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], sink: Optional[FrameSink], *,
              tasks=("bfr",), mask=None, reference=None, id_tokens=None,
              reference_landmarks=None, detector=None, seed: int = 77, steps: int = 30,
              pass1_steps: int = 50, guidance_min: float = 2.0, guidance_max: float = 2.0, window: int = 16,
@@ -311,7 +320,8 @@ def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], si
              dtype=None, device=None, arcface_crop: str = "official",
              progress: Optional[Callable[[int, int, Any], None]] = None,
              cancel: Optional[Callable[[], Any]] = None,
-             skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK,
+             skip_equal_uncond: bool = True, encode_chunk: int = ENCODE_CHUNK, vae_dtype=None,
+             cfg_sequential: bool = False, offload: bool = False,
              preview: Optional[Callable[[torch.Tensor], None]] = None) -> RestoreResult:
     """The two passes over ``lq``'s frames; restored frames go to ``sink`` (None: latents are returned)."""
     h, w = size
@@ -365,8 +375,8 @@ def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], si
             "identity tokens are needed but ArcFace is not loaded: put insightface_glint360k.pth at "
             f"{models.arcface_path} (from the SVFR release), or pass id_tokens=... directly")
 
-    if device is not None or dtype is not None:
-        models.to(device=device, dtype=resolve_dtype(dtype) if dtype is not None else None)
+    if device is not None or dtype is not None or vae_dtype is not None:
+        models.to(device=device, dtype=dtype, vae_dtype=vae_dtype)  # "auto" values resolved for the device
 
     lq.bits, lq.mask = bits, paint
     gen = torch.Generator().manual_seed(seed)
@@ -396,7 +406,8 @@ def _restore(models: SVFRModels, lq: LQFrames, n: int, size: tuple[int, int], si
         tick((chunk[-1].permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1))
 
     common = dict(guidance_min=guidance_min, guidance_max=guidance_max, noise_aug=noise_aug,
-                  decode_chunk=decode_chunk, skip_uncond_when_equal=skip_equal_uncond, encode_chunk=encode_chunk)
+                  decode_chunk=decode_chunk, skip_uncond_when_equal=skip_equal_uncond, encode_chunk=encode_chunk,
+                  cfg_sequential=bool(cfg_sequential), offload=bool(offload))
 
     if run_pass1:
         ref_holder: dict[str, torch.Tensor] = {}

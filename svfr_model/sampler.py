@@ -6,11 +6,15 @@ draw the noise-augmentation noise and the initial noise from ONE generator in th
 circular wrap-around (stride window - overlap for steps 0-2, then window; start shifted by the accumulated
 overlap), CFG, one Euler step per window, triangular-weighted average; finally decode in chunks.
 
-Only one window's tensors live on the compute device; whole-video state (latents, LQ latents: 4 x h x w
-per frame) stays on the CPU, and pixels are produced/consumed chunk by chunk through callables.
+Whole-video state (latents, LQ latents: 4 x h x w floats per frame, 64 KB at 512²) stays on the compute
+device when it fits (``state_device``), so a window costs no host round trip or sync; otherwise on the CPU.
+Pixels are produced/consumed chunk by chunk through callables. Memory options (``presets.py``): the CFG
+halves one after the other, UNet/VAE offload between phases, and a decode that retries an out-of-memory
+chunk with half as many frames.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -19,6 +23,15 @@ import torch
 from .errors import InputError
 from .scheduler import Schedule, add_noise, euler_step_v, scale_model_input
 from .vae import ENCODE_CHUNK, LATENT_SCALE, decode_chunk, encode_mean
+
+# Whole-video latent state kept on a CUDA device up to this many bytes (latents, LQ latents, the step's
+# accumulator: 3 x 64 KB per frame at 512², so ~5000 frames); longer videos keep it on the CPU.
+STATE_ON_DEVICE_MAX_BYTES = 1 << 30
+OFFLOAD_DEVICE = torch.device("cpu")
+
+
+class UNetOutOfMemory(torch.OutOfMemoryError):
+    """The UNet ran out of device memory; the message names the preset/options that need less."""
 
 # Steps (counted after the i2i cut) that use overlapping windows, as in the official loop (`i < 3`).
 OVERLAP_STEPS = 3
@@ -94,6 +107,8 @@ class PassConfig:
     decode_chunk: int = 16
     skip_uncond_when_equal: bool = True
     encode_chunk: int = ENCODE_CHUNK
+    cfg_sequential: bool = False  # CFG halves one after the other (batch 1): ~1/3 of the activations
+    offload: bool = False         # UNet off the device during VAE work, VAE off during denoising
 
 
 @dataclass
@@ -103,6 +118,35 @@ class PassResult:
 
 FrameSource = Callable[[int, int], torch.Tensor]   # (start, stop) -> (n, 3, H, W) float32 in [-1, 1]
 FrameSink = Callable[[int, torch.Tensor], None]    # (start, frames (n, 3, H, W) float32, unclamped)
+
+
+def state_device(device: torch.device, num_frames: int, latent_shape) -> torch.device:
+    """Where the whole-video latents live: the compute device when it is CUDA and they fit, else the CPU."""
+    device = torch.device(device)
+    per_frame = 4 * int(torch.tensor(latent_shape).prod())
+    if device.type != "cpu" and 3 * per_frame * num_frames <= STATE_ON_DEVICE_MAX_BYTES:
+        return device
+    return torch.device("cpu")
+
+
+def move_module(module: torch.nn.Module, device: torch.device) -> None:
+    """Move weights only (dtypes kept); one place so tests can watch the offload moves."""
+    torch.nn.Module.to(module, device=device)
+
+
+def place_for(models, phase: str, device: torch.device) -> None:
+    """Offload placement: ``vae`` (UNet off the device), ``unet`` (VAE off), ``all`` (both on ``device``)."""
+    move_module(models.unet, device if phase in ("unet", "all") else OFFLOAD_DEVICE)
+    move_module(models.vae, device if phase in ("vae", "all") else OFFLOAD_DEVICE)
+    if phase != "all" and torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()  # hand the freed weights' memory to the next phase
+
+
+def unet_oom_message(batch: int, window: int) -> str:
+    hint = ("use the low_vram preset (CFG halves one after the other, offload)" if batch == 2 else
+            "lower the window (frames per UNet call), use fp16, or free the GPU of other models")
+    return (f"the SVFR UNet ran out of GPU memory on a {window}-frame window (CFG batch {batch}): {hint}; "
+            "see docs/performance.md for the memory of each preset")
 
 
 @torch.no_grad()
@@ -156,6 +200,7 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
     """
     sched = config.schedule
     num_frames = init_latents.shape[0]
+    home = state_device(device, num_frames, init_latents.shape[1:])
     window, overlap = config.window, config.overlap
     plan = window_starts(num_frames, window, overlap, sched.num_steps)
     weights = window_weights(window)
@@ -163,7 +208,9 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
 
     # Initial noise: after the noise-aug draws (official order), shape (1, F, 4, h, w).
     noise = torch.randn((1, *init_latents.shape), generator=generator, dtype=torch.float32)[0]
-    latents = add_noise(init_latents, noise, sched.sigmas[0])
+    latents = add_noise(init_latents, noise, sched.sigmas[0]).to(home)
+    lq_latents = lq_latents.to(home)
+    weights = weights.to(home)
     del noise
     if trace is not None:
         trace.timesteps = sched.timesteps.clone()
@@ -191,9 +238,9 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
         t = sched.timesteps[i].to(device)
         g = guidance[i]
         acc = torch.zeros_like(latents)
-        counter = torch.zeros((num_frames, 1, 1, 1), dtype=torch.float32)
+        counter = torch.zeros((num_frames, 1, 1, 1), dtype=torch.float32, device=home)
         for b, start in enumerate(starts):
-            idx = torch.tensor([(start + k) % num_frames for k in range(window)])
+            idx = torch.tensor([(start + k) % num_frames for k in range(window)], device=home)
             if trace is not None:
                 trace.call_i.append(i)
                 trace.call_batch.append(b)
@@ -212,13 +259,25 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
                 lq_win.unsqueeze(0).expand(batch, -1, -1, -1, -1),
                 ref_chan.expand(-1, window, -1, -1, -1),
             ], dim=2)
-            pred = unet(sample, t, encoder_hidden_states=ctx, added_time_ids=time_ids, return_dict=False)[0]
+            try:
+                if use_cfg and config.cfg_sequential:  # same function, half the batch at a time
+                    pred = torch.cat([unet(sample[k:k + 1], t, encoder_hidden_states=ctx[k:k + 1],
+                                           added_time_ids=time_ids[k:k + 1], return_dict=False)[0]
+                                      for k in range(batch)])
+                else:
+                    pred = unet(sample, t, encoder_hidden_states=ctx, added_time_ids=time_ids,
+                                return_dict=False)[0]
+            except torch.OutOfMemoryError as exc:
+                if isinstance(exc, UNetOutOfMemory):
+                    raise
+                eff = 1 if config.cfg_sequential else batch
+                raise UNetOutOfMemory(unet_oom_message(eff, window)) from exc
             pred = pred.float()
             if use_cfg:
                 v = pred[0] + g * (pred[1] - pred[0])
             else:
                 v = pred[0]
-            stepped = euler_step_v(v, win.float(), sigma, sigma_next).cpu()
+            stepped = euler_step_v(v, win.float(), sigma, sigma_next).to(home)
             acc.index_add_(0, idx, stepped * weights.view(-1, 1, 1, 1))
             counter.index_add_(0, idx, weights.view(-1, 1, 1, 1))
             if after_call is not None:
@@ -229,8 +288,8 @@ def denoise(unet, *, init_latents: torch.Tensor, lq_latents: torch.Tensor, ref_l
             del win, scaled, lq_win, sample, pred, v
         latents = acc / counter
         if trace is not None:
-            trace.step_latents.append(latents.clone())
-    return latents
+            trace.step_latents.append(latents.cpu())
+    return latents.cpu()
 
 
 @torch.no_grad()
@@ -242,15 +301,35 @@ def decode(vae, latents: torch.Tensor, decode_chunk_size: int, sink: FrameSink,
 
     ``chunks``: restrict to these chunk start indices (pass 1 only needs the chunk with its last frame;
     chunks are independent, so the result for those frames is unchanged).
+
+    Out of device memory in a chunk: warned, and that chunk and the rest are decoded with half as many
+    frames (down to 1); the denoised latents are kept, so nothing is recomputed. ``after_chunk`` still runs
+    once per requested chunk (progress counts stay right).
     """
     if decode_chunk_size < 1:
         raise InputError(f"decode_chunk must be >= 1, got {decode_chunk_size}")
     starts = list(range(0, latents.shape[0], decode_chunk_size)) if chunks is None else chunks
+    size = decode_chunk_size  # may shrink after an out-of-memory error
     for start in starts:
         if before_chunk is not None:
             before_chunk()
-        frames = decode_chunk(vae, latents[start:start + decode_chunk_size]).cpu()
-        sink(start, frames)
+        stop, at = min(start + decode_chunk_size, latents.shape[0]), start
+        while at < stop:
+            try:
+                frames = decode_chunk(vae, latents[at:min(at + size, stop)]).cpu()
+            except torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                warnings.warn(f"VAE decode ran out of device memory; retrying with {size} frames per chunk "
+                              "(the denoised latents are kept; the temporal decoder's chunk changes the result "
+                              "slightly). Use the low_vram preset or a lower decode_chunk to avoid this.",
+                              stacklevel=2)
+                continue
+            sink(at, frames)
+            at += frames.shape[0]
         if after_chunk is not None:
             after_chunk(frames)
 
@@ -270,20 +349,28 @@ def run_pass(models, lq: FrameSource, num_frames: int, *, task_bits, config: Pas
     unscaled). ``id_tokens``: (49, 1024) for the conditional half. Draws from ``generator`` in the
     official order: noise-aug noise (F, 3, H, W), then initial noise (1, F, 4, h, w).
     """
-    device = next(models.unet.parameters()).device
     dtype = next(models.unet.parameters()).dtype
+    if config.offload:  # the compute device, wherever the offload left the weights
+        device = torch.device(models.device)
+        place_for(models, "vae", device)
+    else:
+        device = next(models.unet.parameters()).device
     init, cond = encode_lq(models.vae, lq, num_frames, config.noise_aug, generator, trace, config.encode_chunk)
     ref_latent = None
     if ref_frame is not None:
         ref_latent = encode_mean(models.vae, ref_frame.unsqueeze(0).float())[0].cpu()
         if trace is not None:
             trace.ref_latent = ref_latent.clone()
+    if config.offload:
+        place_for(models, "unet", device)
     latents = denoise(models.unet, init_latents=init, lq_latents=cond, ref_latent=ref_latent,
                       id_tokens=id_tokens, task_bits=task_bits, config=config, generator=generator,
                       device=device, dtype=dtype, before_call=before_call, after_call=after_call, trace=trace,
                       preview=preview)
     del init, cond
     if sink is not None:
+        if config.offload:
+            place_for(models, "vae", device)
         decode(models.vae, latents, config.decode_chunk, sink, chunks=decode_chunks, after_chunk=after_decode,
                before_chunk=before_call)
     return PassResult(latents=latents)
