@@ -19,7 +19,10 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..presets import PRESET_NAMES, preset_options
 from ..restore_file import resize_square
+from ..speed import COMPILE_MODES
+from ..vae import VAE_DTYPES
 
 
 def register(subparsers) -> None:
@@ -42,9 +45,21 @@ def register(subparsers) -> None:
     p.add_argument("--overlap", type=int, default=3)
     p.add_argument("--noise-aug", type=float, default=0.0)
     p.add_argument("--i2i-strength", type=float, default=1.0)
-    p.add_argument("--decode-chunk", type=int, default=16)
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"), help="UNet precision")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--decode-chunk", type=int, default=None,
+                   help="frames per VAE decode (part of the result; default: the preset's, 16 for default)")
+    p.add_argument("--encode-chunk", type=int, default=None,
+                   help="frames per VAE encode (memory only; default: the preset's)")
+    p.add_argument("--preset", default="default", choices=PRESET_NAMES,
+                   help="memory preset: default (official computation) or low_vram (8 GB cards: sequential CFG, "
+                        "decode chunk 8, UNet/VAE offload); see docs/performance.md")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                   help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--vae-dtype", default="auto", choices=VAE_DTYPES,
+                   help="VAE decoder precision (auto: fp16 on CUDA as the official run, fp32 on CPU); "
+                        "the encoder always runs in fp32")
+    p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                   help="torch.compile the UNet: regional (its repeated blocks) or full; off by default")
     p.add_argument("--size", type=int, default=512, help="model input size (512 for the real model)")
     p.add_argument("--no-crop", action="store_true", help="input is already a square face clip")
     p.add_argument("--faces", default="largest", help="largest | all | index of the face track (0 = largest)")
@@ -110,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    models = load_svfr_models(args.models, dtype=args.dtype, device=args.device)
+    models = load_svfr_models(args.models, dtype=args.dtype, device=args.device, vae_dtype=args.vae_dtype)
+    if args.compile != "off":
+        from ..speed import compile_unet
+
+        compile_unet(models.unet, args.compile)
     if not args.in_memory:
         previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
         try:
@@ -124,10 +143,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _common(args: argparse.Namespace) -> dict:
+    memory = preset_options(args.preset)  # explicit --decode-chunk / --encode-chunk override the preset
+    for name in ("decode_chunk", "encode_chunk"):
+        if getattr(args, name) is not None:
+            memory[name] = getattr(args, name)
     return dict(tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
                 guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window,
-                overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength,
-                decode_chunk=args.decode_chunk)
+                overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, **memory)
 
 
 def _run_streaming(args: argparse.Namespace, models, say) -> int:
