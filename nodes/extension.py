@@ -12,6 +12,7 @@ from .model_loader import SVFRModelLoader
 from .paste import SVFRPasteBack
 from .sampler import SVFRSampler
 from .task import SVFRTaskVector
+from .video_restore import SVFRVideoRestore
 
 NODES: list[type[io.ComfyNode]] = [
     SVFRModelLoader,
@@ -21,6 +22,7 @@ NODES: list[type[io.ComfyNode]] = [
     SVFRInpaintMask,
     SVFRSampler,
     SVFRPasteBack,
+    SVFRVideoRestore,
 ]
 
 

@@ -43,11 +43,13 @@ class _DecodedTrack:
 def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode: str = "tracked", size: int = 512,
                  mask: Optional[np.ndarray] = None, reference: Optional[np.ndarray] = None,
                  color_match: str = "none", feather: Optional[float] = None, erode: Optional[float] = None,
+                 allow_no_face: bool = False,
                  max_frames: Optional[int] = None, no_crop: bool = False, lossless: bool = False,
                  say: Callable[..., Any] = lambda *a: None, progress_for: Callable[[str], Any] = lambda label: None,
                  cancel=None, **restore_kwargs) -> Path:
     """Restore ``src`` into ``dst`` (see the module docstring). ``mask``: one (H, W) inpainting mask in the
-    input frame's pixels. lossless: lossless RGB output (exact pixels). ``progress_for(label)``: a progress
+    input frame's pixels. reference: one image, or a list (1 for every face, or one per face track).
+    allow_no_face: a video without a usable face is copied unchanged instead of raising NoFaceError. lossless: lossless RGB output (exact pixels). ``progress_for(label)``: a progress
     callback for each stage. restore_kwargs: tasks, seed, steps, ... as ``restore_video``."""
     from .video_io import VideoWriter, video_info
 
@@ -65,6 +67,7 @@ def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode:
         else:
             _restore_faces(models, src, writer, detector=detector, faces=faces, crop_mode=crop_mode, size=size,
                            mask=mask, reference=reference, color_match=color_match, feather=feather, erode=erode,
+                           allow_no_face=allow_no_face, expected=_expected_frames(info.frames, max_frames),
                            max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel,
                            **restore_kwargs)
     except BaseException:
@@ -73,15 +76,39 @@ def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode:
     return writer.close()
 
 
+def _expected_frames(listed: int, max_frames: Optional[int]) -> Optional[int]:
+    """The frame count for progress bars: the header's (0 = unknown), capped by max_frames."""
+    if not listed:
+        return max_frames
+    return min(listed, max_frames) if max_frames else listed
+
+
+def _searched(expected: Optional[int], crop_mode: str) -> Optional[int]:
+    from .faces.official_crop import OFFICIAL_SAMPLE_EVERY
+
+    if expected is None:
+        return None
+    return -(-expected // OFFICIAL_SAMPLE_EVERY) if crop_mode == "official" else expected
+
+
+def _references(reference) -> Optional[list]:
+    if reference is None:
+        return None
+    return list(reference) if isinstance(reference, (list, tuple)) else [reference]
+
+
 def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mask, reference, color_match,
-                   feather, erode, max_frames, say, progress_for, cancel, **restore_kwargs) -> None:
+                   feather, erode, allow_no_face, expected, max_frames, say, progress_for, cancel,
+                   **restore_kwargs) -> None:
     from .faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
     from .faces.stream import TrackCrops, paste_video, plan_video, track_mask
     from .restore_tracks import StreamedClip, restore_tracks
     from .video_io import FrameReader, iter_frames
 
     record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), detector, mode=crop_mode,
-                              faces=faces, size=size, progress=progress_for("faces"), cancel=cancel)
+                              faces=faces, size=size, allow_no_face=allow_no_face,
+                              total=_searched(expected, crop_mode),
+                              progress=progress_for("faces"), cancel=cancel)
     n_tracks = len(record.tracks)
     say(f"{record.n_frames} frames, {n_tracks} face track(s)" +
         (f"; skipped: {record.skipped}" if record.skipped else ""))
@@ -90,7 +117,7 @@ def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mas
         clips = [StreamedClip(TrackCrops(reader, record, k), len(t.frame_indices), (size, size))
                  for k, t in enumerate(record.tracks)]
         masks = [track_mask(mask, record, k) for k in range(n_tracks)] if mask is not None else None
-        results = restore_tracks(models, clips, record, references=[reference] if reference is not None else None,
+        results = restore_tracks(models, clips, record, references=_references(reference),
                                  masks=masks, detector=detector, cancel=cancel,
                                  progress_for_track=lambda k: progress_for(f"restore face {k + 1}/{n_tracks}"),
                                  **restore_kwargs)
@@ -135,7 +162,7 @@ def _restore_square(models, src, writer, *, crop_mode, size, mask, reference, ma
         mask = resize_square(mask.astype(np.float32), size, "nearest")
     try:
         restore_tracks(models, [StreamedClip(source, len(pts), (size, size), sink=sink)], None,
-                       references=[reference] if reference is not None else None,
+                       references=_references(reference),
                        masks=[mask] if mask is not None else None, cancel=cancel, reference_mode=crop_mode,
                        progress_for_track=lambda k: progress_for("restore"), **restore_kwargs)
     finally:

@@ -20,12 +20,13 @@ from .plan import detect_faces, plan_from_detections
 from .records import FaceCropRecord, FaceTrack, record_slice
 
 
-def plan_video(chunks: Iterable[tuple[int, np.ndarray, list]], detector, *, progress=None, cancel=None,
-               **plan_kwargs) -> tuple[FaceCropRecord, list]:
+def plan_video(chunks: Iterable[tuple[int, np.ndarray, list]], detector, *, total: int | None = None,
+               progress=None, cancel=None, **plan_kwargs) -> tuple[FaceCropRecord, list]:
     """Pass 1 over ``video_io.iter_frames`` chunks: the crop record and every frame's pts (in order).
 
     plan_kwargs: ``plan_from_detections``'s (mode, faces, size, detect_every, smoothing, ...) and
-    ``max_side``. Only one chunk of pixels is held at a time.
+    ``max_side``. total: the expected number of searched frames for ``progress(done, total)`` (None:
+    unknown). Only one chunk of pixels is held at a time.
     """
     pts: list = []
 
@@ -35,7 +36,7 @@ def plan_video(chunks: Iterable[tuple[int, np.ndarray, list]], detector, *, prog
             yield chunk
 
     detect_keys = ("mode", "detect_every", "max_side")
-    found = detect_faces(frames(), detector, progress=progress, cancel=cancel,
+    found = detect_faces(frames(), detector, total=total, progress=progress, cancel=cancel,
                          **{k: plan_kwargs[k] for k in detect_keys if k in plan_kwargs})
     plan_kwargs.pop("max_side", None)
     return plan_from_detections(found, **plan_kwargs), pts

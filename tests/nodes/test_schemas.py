@@ -23,6 +23,10 @@ EXPECTED = {
                     [("restored", "IMAGE"), ("reference", "IMAGE")]),
     "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match", "erode"],
                       [("images", "IMAGE"), ("mask", "MASK")]),
+    "SVFRVideoRestore": (["model", "detector", "task", "video", "mask", "reference", "mode", "faces", "index",
+                          "crop_size", "if_no_face", "seed", "steps", "pass1_steps", "guidance_min", "guidance_max",
+                          "window", "overlap", "decode_chunk", "feather", "erode", "color_match"],
+                         [("video", "VIDEO")]),
 }
 
 
@@ -107,7 +111,7 @@ def test_engine_loads_when_the_pack_folder_is_not_on_sys_path(comfy):
             "print(len(nodes))\n")
     out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT), str(comfy_root)], capture_output=True,
                          text=True, timeout=300, cwd="/")
-    assert out.stdout.strip() == "7", out.stderr[-2000:]
+    assert out.stdout.strip() == str(len(EXPECTED)), out.stderr[-2000:]
 
 
 TUNING = ["guidance_min", "guidance_max", "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk"]

@@ -1,0 +1,181 @@
+"""SVFRVideoRestore: core VIDEO in, VIDEO out, streamed from file to file (memory does not grow with length).
+
+The same detection, tracking, restoration and paste-back as the modular graph (Face Crop -> Sampler ->
+Paste Back), run by ``svfr_model.restore_file`` straight from the input file to a temporary output file;
+the output is a file-backed VIDEO, so Save Video and other VIDEO consumers read it from disk.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+from comfy_api.latest import io
+
+from . import host
+from .types import CATEGORY, SVFRFaceDetector, SVFRModel, SVFRTask, image_to_frames, mask_to_batch
+
+MODES = ("tracked", "official")
+FACE_CHOICES = ("largest", "all", "index")
+NO_FACE = ("error", "pass through")
+COLOR_MATCH = ("lab", "wavelet", "none")
+
+
+class StagedProgress:
+    """One ComfyUI progress bar over the stages of a streamed run: detection, each face track, paste-back.
+
+    Detection and paste-back take 10 % each, the tracks share the rest equally once their number is known.
+    """
+
+    STEPS = 1000
+
+    def __init__(self):
+        import comfy.utils
+
+        self.bar = comfy.utils.ProgressBar(self.STEPS)
+        self.previews = host.previews_enabled()
+        self.span = (0.0, 0.1)
+        self.value = 0
+
+    def stage(self, label: str):
+        if label == "faces":
+            self.span = (0.0, 0.1)
+        elif label == "paste":
+            self.span = (0.9, 1.0)
+        else:  # "restore face k/K" or "restore"
+            k, n = (int(v) for v in label.split()[-1].split("/")) if "/" in label else (1, 1)
+            width = 0.8 / n
+            self.span = (0.1 + (k - 1) * width, 0.1 + k * width)
+        return self.update
+
+    def update(self, done: int, total, preview=None) -> None:
+        if not total:
+            return
+        a, b = self.span
+        self.value = int(self.STEPS * (a + (b - a) * min(done / total, 1.0)))
+        self.bar.update_absolute(self.value, self.STEPS,
+                                 host._preview_tuple(preview) if self.previews and preview is not None else None)
+
+    def show_latents(self, x0) -> None:
+        """Engine preview hook: the window's predicted latents as an image, at the current progress."""
+        from svfr_model.preview import window_preview
+
+        self.bar.update_absolute(self.value, self.STEPS, host._preview_tuple(window_preview(x0)))
+
+
+def _input_path(video) -> str:
+    """A file path for the VIDEO input: its own file, else a temporary copy (in-memory or generated video)."""
+    import folder_paths
+
+    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    if isinstance(source, str) and os.path.isfile(source):
+        return source
+    path = os.path.join(folder_paths.get_temp_directory(), f"svfr_input_{uuid.uuid4().hex}.mp4")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    video.save_to(path)
+    return path
+
+
+class SVFRVideoRestore(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SVFRVideoRestore",
+            display_name="SVFR Restore Video (streaming)",
+            category=CATEGORY,
+            description=(
+                "Restores the faces of a whole video, reading it from its file and writing a new file chunk "
+                "by chunk, so memory does not grow with the video's length: face detection and tracking, "
+                "SVFR's two-pass restoration of every face track, paste-back. Fps, timestamps, rotation and "
+                "audio are kept. The same options as Face Crop -> Sampler -> Paste Back."
+            ),
+            inputs=[
+                SVFRModel.Input("model", tooltip="From SVFR Model Loader."),
+                SVFRFaceDetector.Input("detector", tooltip="From SVFR Face Detector Loader."),
+                SVFRTask.Input("task", tooltip="From SVFR Task: BFR / colorization / inpainting."),
+                io.Video.Input("video", tooltip="The video (core Load Video); any size and length."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="Inpainting region drawn on the video frame (one mask for all frames)."),
+                io.Image.Input("reference", optional=True,
+                               tooltip="A good image of the face: skips pass 1. One image, or one per face track."),
+                io.Combo.Input("mode", options=list(MODES), default="tracked",
+                               tooltip="tracked: a smoothed box per frame. official: one static box per face."),
+                io.Combo.Input("faces", options=list(FACE_CHOICES), default="largest",
+                               tooltip="largest: the biggest face only. all: every face track. index: see 'index'."),
+                io.Int.Input("index", default=0, min=0, max=63, tooltip="Track to use when faces=index (0 = largest)."),
+                io.Int.Input("crop_size", default=512, min=64, max=1024, step=64,
+                             tooltip="Crop resolution. SVFR was trained at 512: change only for experiments."),
+                io.Combo.Input("if_no_face", options=list(NO_FACE), default="error",
+                               tooltip="error: stop with a message. pass through: the video comes back unchanged."),
+                io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF, tooltip="Noise seed (official 77)."),
+                io.Int.Input("steps", default=30, min=1, max=200, tooltip="Denoising steps of pass 2. Official: 30."),
+                io.Int.Input("pass1_steps", default=50, min=1, max=200,
+                             tooltip="Denoising steps of pass 1 (gives the reference). Official: 50."),
+                io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
+                               tooltip="Guidance at the first denoising step. Official: 2.0."),
+                io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
+                               tooltip="Guidance at the last denoising step. Official: 2.0."),
+                io.Int.Input("window", default=16, min=2, max=64, tooltip="Frames per UNet window (trained on 16)."),
+                io.Int.Input("overlap", default=3, min=0, max=63,
+                             tooltip="Frames shared by neighbouring windows in the first 3 steps. Official: 3."),
+                io.Int.Input("decode_chunk", default=16, min=1, max=64,
+                             tooltip="Frames decoded by the VAE at once: lower uses less memory."),
+                io.Int.Input("feather", default=32, min=0, max=256,
+                             tooltip="Soft edge width in crop pixels (of 512) between face and background."),
+                io.Int.Input("erode", default=24, min=0, max=256,
+                             tooltip="Crop border (in crop pixels of 512) left untouched before the feather."),
+                io.Combo.Input("color_match", options=list(COLOR_MATCH), default="lab",
+                               tooltip="Match the restored face's colours to the original: lab, wavelet or none."),
+            ],
+            outputs=[
+                io.Video.Output("restored_video", display_name="video",
+                                tooltip="The restored video (a file in ComfyUI's temp folder), for Save Video."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, window: int, overlap: int) -> bool | str:
+        if window is None or overlap is None:  # linked values arrive as None
+            return True
+        if not 2 <= window <= 64 or not 0 <= overlap <= 63:
+            return f"window must be 2..64 and overlap 0..63 (got window {window}, overlap {overlap})."
+        if overlap >= window:
+            return f"overlap ({overlap}) must be smaller than window ({window})."
+        return True
+
+    @classmethod
+    def execute(cls, model, detector, task, video, mode: str, faces: str, index: int, crop_size: int,
+                if_no_face: str, seed: int, steps: int, pass1_steps: int, guidance_min: float, guidance_max: float,
+                window: int, overlap: int, decode_chunk: int, feather: int, erode: int, color_match: str,
+                mask=None, reference=None) -> io.NodeOutput:
+        import folder_paths
+        from comfy_api.latest import InputImpl
+        from svfr_model.errors import InputError
+        from svfr_model.restore_file import restore_file
+
+        frame_mask = None
+        if mask is not None:
+            masks = mask_to_batch(mask, "mask")
+            if masks.shape[0] != 1:
+                raise InputError(f"input 'mask' has {masks.shape[0]} frames: the streaming node takes one mask for "
+                                 "all frames (use the modular graph with SVFR Inpaint Mask for per-frame masks)")
+            frame_mask = masks[0].numpy()
+        refs = [r.numpy() for r in image_to_frames(reference, "reference")] if reference is not None else None
+        out_dir = folder_paths.get_temp_directory()
+        os.makedirs(out_dir, exist_ok=True)
+        dst = os.path.join(out_dir, f"svfr_restored_{uuid.uuid4().hex}.mp4")
+        host.load_for_inference(model)
+        progress = StagedProgress()
+        scale = crop_size / 512.0  # the blend widths are given for 512 px crops
+        restore_file(model.models, _input_path(video), dst, detector=detector,
+                     faces=index if faces == "index" else faces, crop_mode=mode, size=crop_size, mask=frame_mask,
+                     reference=refs, color_match=color_match, feather=feather * scale, erode=erode * scale,
+                     allow_no_face=(if_no_face == "pass through"), progress_for=progress.stage,
+                     cancel=host.cancel_check, tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
+                     pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max, window=window,
+                     overlap=overlap, decode_chunk=decode_chunk, dtype=model.dtype, device=model.device,
+                     preview=progress.show_latents if progress.previews else None)
+        host.release_cache()
+        return io.NodeOutput(InputImpl.VideoFromFile(dst))
+
+
+__all__ = ["SVFRVideoRestore", "StagedProgress"]
