@@ -35,20 +35,29 @@ def _direct(handle, crops, record, **extra):
     return result, seen
 
 
-@pytest.fixture(scope="module")
-def base_run(comfy, node_classes, svfr_handle, crops_and_record):
+def _run_with_method(node_classes, svfr_handle, crops, record, method: str):
+    """One node run under ``--preview-method method``; returns (result, progress hook calls)."""
     import comfy.utils
+    from comfy.cli_args import LatentPreviewMethod, args
 
-    crops, record = crops_and_record
     calls = []
-    saved = comfy.utils.PROGRESS_BAR_HOOK
+    saved, saved_method = comfy.utils.PROGRESS_BAR_HOOK, args.preview_method
     comfy.utils.set_progress_bar_global_hook(_hook(calls))
+    args.preview_method = LatentPreviewMethod(method)
     try:
         out = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=TASK, faces=record, **ARGS)
     finally:
         comfy.utils.set_progress_bar_global_hook(saved)
+        args.preview_method = saved_method
+    return out.result, calls
+
+
+@pytest.fixture(scope="module")
+def base_run(comfy, node_classes, svfr_handle, crops_and_record):
+    crops, record = crops_and_record
+    result, calls = _run_with_method(node_classes, svfr_handle, crops, record, "auto")
     direct, seen = _direct(svfr_handle, crops, record)
-    return out.result, calls, direct, seen
+    return result, calls, direct, seen
 
 
 def test_node_equals_direct_engine_call(base_run, crops_and_record):
@@ -61,12 +70,46 @@ def test_node_equals_direct_engine_call(base_run, crops_and_record):
 
 def test_progress_covers_every_call_of_both_passes_with_previews(base_run):
     _, calls, _, seen = base_run
-    values = [(v, t) for v, t, _ in calls]
     total = seen[-1][1]
-    assert values[-1] == (total, total) and len(values) == len(seen) == total
-    assert [v for v, _ in values] == list(range(1, total + 1))
-    previews = [p for _, _, p in calls if p is not None]
-    assert previews and previews[0][0] == "JPEG" and previews[0][1].size == (SIZE, SIZE)
+    # the denoising previews repeat the current value; the bar itself moves once per engine tick
+    values = [v for i, (v, _, _) in enumerate(calls) if i == 0 or v != calls[i - 1][0]]
+    assert values == list(range(1, total + 1)) and calls[-1][:2] == (total, total)
+    assert all(t == total for _, t, _ in calls)  # one track: the total is exact from the start
+    decoded = [p for _, _, p in calls if p is not None and p[1].size == (SIZE, SIZE)]
+    assert decoded and decoded[0][0] == "JPEG"  # the last decoded frame of each VAE chunk
+
+
+@pytest.mark.slow  # three more tiny runs (engine, latent2rgb, none)
+def test_denoising_previews_follow_the_preview_method(node_classes, svfr_handle, crops_and_record, base_run):
+    """auto/latent2rgb: the window's predicted latents as an 8x8 (latent-size) image every few UNet calls,
+    equal to the linear map of the engine's hook output; none: no preview at all, same result."""
+    from svfr_model.pipeline import restore_video
+    from svfr_model.preview import window_preview
+    from svfr_model.sampler import PREVIEW_EVERY
+
+    crops, record = crops_and_record
+    latent = SIZE // 8
+    hooked = []
+    lm = record.tracks[0].landmarks[min(ARGS["window"], len(crops)) - 1]
+    restore_video(svfr_handle.models, crops, tasks=[1, 0, 0], reference_landmarks=lm, dtype=svfr_handle.dtype,
+                  device=svfr_handle.device, preview=hooked.append, **ARGS)
+    assert hooked and all(x.shape == (ARGS["window"], 4, latent, latent) for x in hooked)
+    for method, result, calls in (("auto", base_run[0], base_run[1]),
+                                  ("latent2rgb", *_run_with_method(node_classes, svfr_handle, crops, record,
+                                                                   "latent2rgb"))):
+        assert torch.equal(result[0], base_run[2].frames)
+        live = [p for _, _, p in calls if p is not None and p[1].size == (latent, latent)]
+        assert len(live) == len(hooked), method
+        for (fmt, image, _), x0 in zip(live, hooked):
+            want = (window_preview(x0).numpy() * 255).round()
+            got = torch.tensor(list(image.getdata()), dtype=torch.float32).reshape(latent, latent, 3).numpy()
+            assert fmt == "JPEG" and abs(got - want).mean() < 2.0, method  # same pixels up to 8-bit rounding
+    n_calls = base_run[3][-1][1] - len([p for p in base_run[1] if p[2] is not None and p[2][1].size == (SIZE, SIZE)])
+    assert len(hooked) < n_calls and len(hooked) >= n_calls // PREVIEW_EVERY  # every few calls, not each
+    result, calls = _run_with_method(node_classes, svfr_handle, crops, record, "none")
+    assert torch.equal(result[0], base_run[2].frames)
+    assert [p for _, _, p in calls if p is not None] == []
+    assert [v for v, _, _ in calls] == list(range(1, base_run[3][-1][1] + 1))
 
 
 def test_interrupt_stops_mid_run_and_the_next_run_works(comfy, node_classes, svfr_handle, crops_and_record,
