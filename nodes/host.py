@@ -73,15 +73,19 @@ def wrap_in_patchers(models: Any) -> list:
     return patchers
 
 
-def load_for_inference(handle: SVFRModelHandle) -> None:
+def load_for_inference(handle: SVFRModelHandle, memory_required: int = 0,
+                       minimum_memory_required: int | None = None) -> None:
     """Ask ComfyUI to put the models on the compute device (it evicts other models if needed).
 
     force_full_load: the SVFR modules are plain diffusers/torch layers, not comfy.ops, so ComfyUI's
     partial --lowvram loading would leave some layers on the offload device (documented fallback).
+    memory_required: activation bytes the run needs beyond the weights (svfr_model.memory), so ComfyUI
+    frees other models first.
     """
     import comfy.model_management as mm
 
-    mm.load_models_gpu(handle.patchers, force_full_load=True)
+    mm.load_models_gpu(handle.patchers, memory_required=memory_required,
+                       minimum_memory_required=minimum_memory_required, force_full_load=True)
 
 
 def release_cache() -> None:

@@ -1,6 +1,7 @@
 """SVFRModelLoader: the SVFR model set from models/svfr -> SVFR_MODEL (engine models + ModelPatchers)."""
 from __future__ import annotations
 
+import torch
 from comfy_api.latest import io
 
 from . import host
@@ -32,6 +33,12 @@ class SVFRModelLoader(io.ComfyNode):
                     tooltip="Weight/compute precision. auto: ComfyUI's choice for this device "
                             "(fp16 on most GPUs, fp32 on CPU).",
                 ),
+                io.Combo.Input(
+                    "vae_precision", options=list(VAE_PRECISIONS), default="auto", optional=True,
+                    tooltip="VAE decoder precision (its encoder always runs in fp32, as officially). auto: "
+                            "ComfyUI's VAE choice (--fp16-vae/--bf16-vae/--fp32-vae; fp16 on most GPUs as the "
+                            "official run, fp32 on CPU); --cpu-vae keeps the VAE on the CPU.",
+                ),
                 io.Vae.Input(
                     "vae", optional=True,
                     tooltip="Optional: the VAE of Image Only Checkpoint Loader on svd_xt.safetensors. "
@@ -42,19 +49,43 @@ class SVFRModelLoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model_folder: str, precision: str, vae=None) -> io.NodeOutput:
+    def execute(cls, model_folder: str, precision: str, vae=None, vae_precision: str = "auto") -> io.NodeOutput:
         import comfy.model_management as mm
 
         root = host.resolve_model_folder(model_folder)
         dtype = host.pick_dtype(precision)
+        vae_dtype = pick_vae_dtype(vae_precision)
         # Built on the offload device; ComfyUI's load_models_gpu moves them before sampling.
-        models = load_model_set(root, dtype, str(mm.unet_offload_device()), comfy_vae=vae)
-        handle = host.SVFRModelHandle(models=models, patchers=host.wrap_in_patchers(models),
-                                      dtype=dtype, source=root)
+        models = load_model_set(root, dtype, str(mm.unet_offload_device()), comfy_vae=vae, vae_dtype=vae_dtype)
+        patchers = host.wrap_in_patchers(models)
+        vae_device = mm.vae_device()
+        if vae_device != mm.get_torch_device():  # --cpu-vae: the VAE's patcher loads it onto the CPU
+            models.vae_device = vae_device
+            for patcher in patchers:
+                if patcher.model.inner is models.vae:
+                    patcher.load_device = vae_device
+        handle = host.SVFRModelHandle(models=models, patchers=patchers, dtype=dtype, source=root)
         return io.NodeOutput(handle)
 
 
-def load_model_set(root: str, dtype: str, device: str, comfy_vae=None):
+VAE_PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+
+
+def pick_vae_dtype(precision: str | None) -> str:
+    """'auto' follows ComfyUI: --fp16-vae/--bf16-vae/--fp32-vae, else fp16 where the device runs it well (the
+    official SVFR run decodes in fp16), else fp32; a VAE on the CPU (--cpu-vae, CPU-only) runs in fp32."""
+    import comfy.model_management as mm
+
+    if precision not in (None, "auto"):
+        return precision
+    device = mm.vae_device()
+    dtype = mm.vae_dtype(device, allowed_dtypes=[torch.float16, torch.bfloat16])
+    if device.type == "cpu" and dtype == torch.float16:  # only when forced; fp16 convs on the CPU are slow
+        return "fp16"
+    return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, "fp32")
+
+
+def load_model_set(root: str, dtype: str, device: str, comfy_vae=None, vae_dtype: str = "auto"):
     """Check every file first (one error naming all missing ones, ArcFace included: the node always
     needs it for the identity tokens), then load strictly. With ``comfy_vae`` (the ComfyUI VAE input) no
     VAE is needed on disk, in any layout; it is converted only once the files are known to be there."""
@@ -63,7 +94,8 @@ def load_model_set(root: str, dtype: str, device: str, comfy_vae=None):
 
     find_model_files(root, require_arcface=True, require_vae=comfy_vae is None)  # cheap: file checks only
     vae_module = _convert_comfy_vae(comfy_vae) if comfy_vae is not None else None
-    return load_svfr_models(root, vae=vae_module, dtype=dtype, device=device, require_arcface=True)
+    return load_svfr_models(root, vae=vae_module, dtype=dtype, device=device, require_arcface=True,
+                            vae_dtype=vae_dtype)
 
 
 def _convert_comfy_vae(vae):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
+from svfr_model.presets import PRESET_NAMES
+
 from . import host
 from .types import (CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, mask_to_batch,
                     to_output, track_lengths)
@@ -44,6 +46,29 @@ def _advanced(widget):
     else:
         widget.extra_dict["advanced"] = True
     return widget
+
+
+OOM_HINT = ("In ComfyUI: set SVFR Sampler's preset to low_vram (or lower decode_chunk / window), choose "
+            "fp16 in SVFR Model Loader, or start ComfyUI with --cpu-vae.")
+
+
+def memory_options(preset: str | None, decode_chunk: int) -> dict:
+    """The preset's engine options; the node's decode_chunk applies, capped by low_vram's chunk."""
+    from svfr_model.presets import preset_options
+
+    options = preset_options(preset or "default")
+    options["decode_chunk"] = decode_chunk if options["decode_chunk"] >= 16 else min(decode_chunk,
+                                                                                         options["decode_chunk"])
+    return options
+
+
+def estimate_for(models, memory: dict, height: int, width: int, window: int):
+    """Activation memory to ask ComfyUI for (svfr_model.memory, calibrated on an H200)."""
+    from svfr_model.memory import estimate_memory
+
+    return estimate_memory(height=height, width=width, window=window,
+                           cfg_batch=1 if memory["cfg_sequential"] else 2, decode_chunk=memory["decode_chunk"],
+                           encode_chunk=memory["encode_chunk"], unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
 
 
 NO_FACE_HINT = ("In ComfyUI: connect the sampler's 'faces' input to the faces output of "
@@ -97,6 +122,10 @@ class SVFRSampler(io.ComfyNode):
                                          tooltip="1.0 = start from pure noise (official). Lower keeps more of the input.")),
                 _advanced(io.Int.Input("decode_chunk", default=16, min=1, max=64,
                                        tooltip="Frames decoded by the VAE at once: lower uses less memory.")),
+                io.Combo.Input("preset", options=list(PRESET_NAMES), default="default", optional=True,
+                               tooltip="Memory preset. default: the official computation. low_vram (8 GB cards): "
+                                       "CFG halves one after the other, decode chunk at most 8, UNet off the GPU "
+                                       "while the VAE runs (slower; output differs slightly)."),
             ],
             outputs=[
                 io.Image.Output("restored", display_name="restored", tooltip="Restored crops, same frames and order as 'crops'."),
@@ -119,7 +148,7 @@ class SVFRSampler(io.ComfyNode):
     @classmethod
     def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
                 guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
-                decode_chunk: int, mask=None, reference=None, faces=None) -> io.NodeOutput:
+                decode_chunk: int, mask=None, reference=None, faces=None, preset: str = "default") -> io.NodeOutput:
         from svfr_model.restore_tracks import restore_tracks
 
         frames = image_to_frames(crops, "crops")
@@ -135,7 +164,9 @@ class SVFRSampler(io.ComfyNode):
         clips = [frames[s:s + n] for s, n in zip(starts, lengths)]
         track_masks = [_pick(masks, s, n, n_total, "mask") for s, n in zip(starts, lengths)]
 
-        host.load_for_inference(model)
+        memory = memory_options(preset, decode_chunk)
+        need = estimate_for(model.models, memory, size, int(frames.shape[2]), window)
+        host.load_for_inference(model, memory_required=need.required, minimum_memory_required=need.minimum)
         progress = host.ProgressOverTracks(lengths)
 
         def progress_for_track(k: int):
@@ -144,15 +175,18 @@ class SVFRSampler(io.ComfyNode):
             progress.start_track(k)
             return progress.callback
 
-        results = restore_tracks(
-            model.models, clips, faces, references=refs, masks=track_masks,
-            progress_for_track=progress_for_track, no_face_hint=NO_FACE_HINT,
-            tasks=tasks, seed=seed, steps=steps, pass1_steps=pass1_steps,
-            guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
-            noise_aug=noise_aug, i2i_strength=i2i_strength, decode_chunk=decode_chunk,
-            dtype=model.dtype, device=model.device, cancel=host.cancel_check,
-            preview=progress.show_latents if progress.previews else None,  # live previews while denoising
-        )
+        try:
+            results = restore_tracks(
+                model.models, clips, faces, references=refs, masks=track_masks,
+                progress_for_track=progress_for_track, no_face_hint=NO_FACE_HINT,
+                tasks=tasks, seed=seed, steps=steps, pass1_steps=pass1_steps,
+                guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
+                noise_aug=noise_aug, i2i_strength=i2i_strength, **memory,
+                dtype=model.dtype, device=model.device, cancel=host.cancel_check,
+                preview=progress.show_latents if progress.previews else None,  # live previews while denoising
+            )
+        except torch.OutOfMemoryError as exc:  # the engine's message says what; this says where to change it
+            raise torch.OutOfMemoryError(f"{exc}\n{OOM_HINT}") from exc
         host.release_cache()
         restored = torch.cat([r.frames for r in results])
         references = torch.cat([r.reference[None] for r in results])

@@ -77,6 +77,7 @@ class SVFRModels:
     arcface_path: Optional[Path] = None
     paths: Optional["ModelFiles"] = None  # the files it was loaded from
     vae_dtype: torch.dtype = torch.float32  # the VAE decoder's precision (its encoder is always float32)
+    vae_device: Optional[torch.device] = None  # where the VAE runs when not on ``device`` (ComfyUI --cpu-vae)
 
     def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
            vae_dtype: str | torch.dtype | None = None) -> "SVFRModels":
@@ -89,7 +90,7 @@ class SVFRModels:
         vae_dtype = resolve_vae_dtype(vae_dtype, device) if vae_dtype is not None else self.vae_dtype
         # nn.Module.to: diffusers' ModelMixin.to warns about dtype casts we do on purpose.
         torch.nn.Module.to(self.unet, device=device, dtype=dtype)
-        set_vae_dtype(self.vae, vae_dtype, device)
+        set_vae_dtype(self.vae, vae_dtype, self.vae_device or device)
         self.id_projector.to(device=device)
         if self.arcface is not None:
             self.arcface.to(device=device)

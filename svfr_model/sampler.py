@@ -137,7 +137,8 @@ def move_module(module: torch.nn.Module, device: torch.device) -> None:
 def place_for(models, phase: str, device: torch.device) -> None:
     """Offload placement: ``vae`` (UNet off the device), ``unet`` (VAE off), ``all`` (both on ``device``)."""
     move_module(models.unet, device if phase in ("unet", "all") else OFFLOAD_DEVICE)
-    move_module(models.vae, device if phase in ("vae", "all") else OFFLOAD_DEVICE)
+    vae_home = getattr(models, "vae_device", None) or device  # a VAE kept on the CPU (--cpu-vae) stays there
+    move_module(models.vae, vae_home if phase in ("vae", "all") else OFFLOAD_DEVICE)
     if phase != "all" and torch.device(device).type == "cuda":
         torch.cuda.empty_cache()  # hand the freed weights' memory to the next phase
 

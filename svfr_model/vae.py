@@ -77,10 +77,10 @@ def encode_mean(vae, pixels: torch.Tensor) -> torch.Tensor:
 
     ``mode()`` of the diagonal Gaussian is its mean, so this serves both official encodes.
     """
-    device = next(vae.encoder.parameters()).device
-    if next(vae.encoder.parameters()).dtype != torch.float32:  # force_upcast: float32 officially
+    param = next(getattr(vae, "encoder", vae).parameters())  # the encoder's (the decoder may be fp16)
+    if param.dtype != torch.float32:  # force_upcast: float32 officially
         raise RuntimeError("encode_mean expects a float32 VAE encoder (use set_vae_dtype)")
-    return vae.encode(pixels.to(device=device, dtype=torch.float32)).latent_dist.mean
+    return vae.encode(pixels.to(device=param.device, dtype=torch.float32)).latent_dist.mean
 
 
 @torch.no_grad()
