@@ -101,7 +101,7 @@ def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mas
                    feather, erode, allow_no_face, expected, max_frames, say, progress_for, cancel,
                    **restore_kwargs) -> None:
     from .faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
-    from .faces.stream import TrackCrops, paste_video, plan_video, track_mask
+    from .faces.stream import TrackCrops, lab_stats_video, paste_video, plan_video, track_mask
     from .restore_tracks import StreamedClip, restore_tracks
     from .video_io import FrameReader, iter_frames
 
@@ -124,12 +124,19 @@ def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mas
     finally:
         reader.close()
     decode_chunk = int(restore_kwargs.get("decode_chunk", 16))
-    tracks = [_DecodedTrack(models, r.latents, decode_chunk) for r in results]
     scale = size / 512.0  # the blend defaults are meant for 512 px crops
+    blend = dict(feather=DEFAULT_FEATHER * scale if feather is None else feather,
+                 erode=DEFAULT_ERODE * scale if erode is None else erode)
+    lab = None
+    if color_match == "lab":  # its statistics are smoothed over time: measured over the whole video first
+        measured = [_DecodedTrack(models, r.latents, decode_chunk) for r in results]
+        lab = lab_stats_video(iter_frames(src, chunk=PASTE_CHUNK, max_frames=max_frames), record,
+                              lambda k, a, b: measured[k].get(a, b), cancel=cancel, **blend)
+        del measured
+    tracks = [_DecodedTrack(models, r.latents, decode_chunk) for r in results]
     paste_video(iter_frames(src, chunk=PASTE_CHUNK, max_frames=max_frames), record,
-                lambda k, a, b: tracks[k].get(a, b), writer.write, progress=progress_for("paste"), cancel=cancel,
-                color_match=color_match, feather=DEFAULT_FEATHER * scale if feather is None else feather,
-                erode=DEFAULT_ERODE * scale if erode is None else erode)
+                lambda k, a, b: tracks[k].get(a, b), writer.write, lab_stats=lab, progress=progress_for("paste"),
+                cancel=cancel, color_match=color_match, **blend)
 
 
 def _restore_square(models, src, writer, *, crop_mode, size, mask, reference, max_frames, say, progress_for, cancel,

@@ -42,12 +42,8 @@ def _mask_for(cache: dict, s: int, record, erode, feather, shape) -> np.ndarray:
     return cache[s]
 
 
-def _smoothed_lab_stats(src: "FrameSource", arrs, record, masks_for) -> list[np.ndarray]:
-    """Per track and frame the Lab statistics for colour matching, smoothed over time.
-
-    Matching each frame on its own would copy the original's frame-to-frame colour noise (LQ
-    compression, flicker) into the restored face; the zero-lag smoother keeps real changes.
-    """
+def _raw_lab_stats(src: "FrameSource", arrs, record, masks_for) -> list[np.ndarray]:
+    """Per track and frame the Lab statistics (restored mean/std, original mean/std) of every crop."""
     stats = [np.zeros((len(t.frame_indices), 4, 3)) for t in record.tracks]
     by_frame = frame_index(record)
     for f in sorted(by_frame):
@@ -57,6 +53,15 @@ def _smoothed_lab_stats(src: "FrameSource", arrs, record, masks_for) -> list[np.
             s = crop.shape[0]
             M = _scaled_transform(record.tracks[ti].transforms[k], record.size, s)
             stats[ti][k] = lab_stats(crop, crop_frame(frame, M, s, record.mode), masks_for(s))
+    return stats
+
+
+def smooth_lab_stats(record, stats: list[np.ndarray]) -> list[np.ndarray]:
+    """The per-frame Lab statistics of every track, smoothed over time.
+
+    Matching each frame on its own would copy the original's frame-to-frame colour noise (LQ
+    compression, flicker) into the restored face; the zero-lag smoother keeps real changes.
+    """
     out = []
     for t, st in zip(record.tracks, stats):
         sm = np.empty_like(st)
@@ -70,15 +75,26 @@ def _smoothed_lab_stats(src: "FrameSource", arrs, record, masks_for) -> list[np.
     return out
 
 
+def chunk_lab_stats(frames, restored, record: FaceCropRecord, *, feather: float = DEFAULT_FEATHER,
+                    erode: float = DEFAULT_ERODE, mask_shape: str = "square") -> list[np.ndarray]:
+    """Unsmoothed Lab statistics of a chunk (frames, restored crops and its ``record_slice`` record), to be
+    gathered for the whole video and smoothed with :func:`smooth_lab_stats` (streamed paste-back)."""
+    arrs = [_as_crop_array(r, f"restored[{i}]") for i, r in enumerate(restored)]
+    masks = {}
+    return _raw_lab_stats(FrameSource(frames), arrs, record,
+                          lambda s: _mask_for(masks, s, record, erode, feather, mask_shape))
+
+
 def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DEFAULT_FEATHER,
                 erode: float = DEFAULT_ERODE, color_match: str = "none", mask_shape: str = "square",
-                return_mask: bool = False):
+                return_mask: bool = False, lab_stats: list | None = None):
     """Compose restored crops back into the frames; returns (N, H, W, 3) float32 [, mask (N, H, W)].
 
     restored: one (n_i, S, S, 3) sequence per record track, in the record's order (S may differ
     from record.size: the transform is rescaled). feather / erode: blend ramp width and untouched
     border, in crop pixels at the record's crop size. color_match: "none", "lab" or "wavelet".
-    Frames or pixels no track covers are returned bit-identical.
+    Frames or pixels no track covers are returned bit-identical. lab_stats: the smoothed statistics per
+    track (``smooth_lab_stats``), when the frames are one chunk of a longer video; default: from these frames.
     """
     if not isinstance(record, FaceCropRecord):
         raise InputError("record must be the FaceCropRecord from crop_faces (or FaceCropRecord.from_json)")
@@ -108,9 +124,14 @@ def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DE
     out = np.empty((src.n, src.h, src.w, 3), np.float32)
     out_mask = np.zeros((src.n, src.h, src.w), np.float32) if return_mask else None
     by_frame = frame_index(record)
-    lab = _smoothed_lab_stats(src, arrs, record, masks_for=lambda s: _mask_for(masks, s, record, erode, feather,
-                                                                                mask_shape)) \
-        if color_match == "lab" else None
+    lab = None
+    if color_match == "lab" and lab_stats is not None:
+        lab = list(lab_stats)
+        if [len(x) for x in lab] != [len(t.frame_indices) for t in record.tracks]:
+            raise InputError("lab_stats must hold one (n_i, 4, 3) array per track, n_i = the track's frames")
+    elif color_match == "lab":
+        lab = smooth_lab_stats(record, _raw_lab_stats(
+            src, arrs, record, masks_for=lambda s: _mask_for(masks, s, record, erode, feather, mask_shape)))
     for f in range(src.n):
         frame = out[f]
         src.float_rgb_into(f, frame)

@@ -3,8 +3,8 @@ boxes, landmarks, transforms and pts), pass 2 crops one track's frames on demand
 restored, pastes all of them back in one pass over the frames.
 
 Crops and pastes are the in-memory pipeline's own functions on the same uint8 frames, so the frames are
-the ones ``crop_faces`` / ``paste_faces`` give for the whole clip in memory (colour matching "lab" aside:
-its statistics are smoothed over time within each chunk here).
+the ones ``crop_faces`` / ``paste_faces`` give for the whole clip in memory (colour matching "lab" too:
+``lab_stats_video`` measures its statistics over the whole video first, in one more pass).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError
 from .crop import crop_frame
 from .masks import warp_mask_to_crops
-from .paste_back import paste_faces
+from .paste_back import chunk_lab_stats, paste_faces, smooth_lab_stats
 from .plan import detect_faces, plan_from_detections
 from .records import FaceCropRecord, FaceTrack, record_slice
 
@@ -79,13 +79,38 @@ def track_mask(mask: np.ndarray, record: FaceCropRecord, k: int) -> Callable[[in
     return lambda start, stop: warp_mask_to_crops(mask, _track_part(record, k, start, stop))[0]
 
 
+def _chunk_crops(record, slices, restored):
+    return [restored(k, s.start, s.stop) if s.stop > s.start else np.zeros((0, record.size, record.size, 3),
+                                                                           np.float32)
+            for k, s in enumerate(slices)]
+
+
+def lab_stats_video(chunks: Iterable[tuple[int, np.ndarray, list]], record: FaceCropRecord,
+                    restored: Callable[[int, int, int], np.ndarray], *, cancel=None, **mask_kwargs) -> list:
+    """The colour-match "lab" statistics of every track over the whole video (one pass over the frames),
+    smoothed as ``paste_faces`` smooths them for a clip in memory; pass them to ``paste_video(lab_stats=)``.
+    mask_kwargs: feather, erode, mask_shape (as for the paste)."""
+    stats = [np.zeros((len(t.frame_indices), 4, 3)) for t in record.tracks]
+    for start, chunk, _pts in chunks:
+        if cancel is not None and cancel():
+            from ..errors import Cancelled
+
+            raise Cancelled("cancelled while measuring colours")
+        sub, slices = record_slice(record, start, start + len(chunk))
+        for k, part in enumerate(chunk_lab_stats(chunk, _chunk_crops(record, slices, restored), sub,
+                                                 **mask_kwargs)):
+            stats[k][slices[k]] = part
+    return smooth_lab_stats(record, stats)
+
+
 def paste_video(chunks: Iterable[tuple[int, np.ndarray, list]], record: FaceCropRecord,
                 restored: Callable[[int, int, int], np.ndarray], write: Callable[[np.ndarray, list], None], *,
-                progress=None, cancel=None, **paste_kwargs) -> int:
+                lab_stats: list | None = None, progress=None, cancel=None, **paste_kwargs) -> int:
     """Pass 2b: for every chunk of frames, paste every track's restored crops and ``write(frames, pts)``.
 
     restored(k, start, stop): track k's restored crops at positions [start, stop), (m, S, S, 3) float 0..1,
     asked for in ascending order. paste_kwargs: ``paste_faces``'s (feather, erode, color_match, mask_shape).
+    lab_stats: from ``lab_stats_video`` for color_match="lab" (else "lab" is smoothed within each chunk).
     Frames no track covers are written unchanged. Returns the number of frames written.
     """
     done = 0
@@ -96,10 +121,8 @@ def paste_video(chunks: Iterable[tuple[int, np.ndarray, list]], record: FaceCrop
             raise Cancelled("cancelled while pasting the faces back")
         stop = start + len(chunk)
         sub, slices = record_slice(record, start, stop)
-        crops = [restored(k, s.start, s.stop) if s.stop > s.start else np.zeros((0, record.size, record.size, 3),
-                                                                                 np.float32)
-                 for k, s in enumerate(slices)]
-        out = paste_faces(chunk, crops, sub, **paste_kwargs)
+        lab = [x[s] for x, s in zip(lab_stats, slices)] if lab_stats is not None else None
+        out = paste_faces(chunk, _chunk_crops(record, slices, restored), sub, lab_stats=lab, **paste_kwargs)
         write(out.numpy(), pts)
         done = stop
         if progress is not None:
@@ -107,4 +130,4 @@ def paste_video(chunks: Iterable[tuple[int, np.ndarray, list]], record: FaceCrop
     return done
 
 
-__all__ = ["plan_video", "TrackCrops", "track_mask", "paste_video"]
+__all__ = ["plan_video", "TrackCrops", "track_mask", "lab_stats_video", "paste_video"]
