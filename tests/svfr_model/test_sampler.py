@@ -121,7 +121,8 @@ class _IdentityVAE(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(1))  # encode_mean reads device/dtype from a parameter
+        # encode_mean reads device and dtype from the encoder's parameters, as on the real VAE
+        self.encoder = torch.nn.Linear(1, 1)
 
     def encode(self, x):
         from types import SimpleNamespace
