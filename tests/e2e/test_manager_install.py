@@ -2,8 +2,11 @@
 
 Manager's steps: `git clone` the pack into custom_nodes/, `pip install -r requirements.txt`, run
 `install.py` with ComfyUI's python. Before them, the user's ComfyUI: a fresh python3.11 venv with
-torch/torchvision from this machine's disk and ComfyUI 0.3.75's requirements (as scripts/comfy_host.sh
-installs them; the tree is a copy of the one it unpacked). Then ComfyUI starts with the tiny test models,
+torch/torchvision (`pip install torch==2.14.1 torchvision==0.29.1` from this machine's disk) and ComfyUI
+0.3.75's requirements (as scripts/comfy_host.sh installs them; the tree is a copy of the one it unpacked).
+torch with its CUDA wheels is 6.7 GB installed (measured: far beyond this test's time on 2 shared cores),
+so it is installed once into .cache/manager_torch and each fresh venv sees it through a .pth file, as a
+user's ComfyUI venv already holds it; everything after it is installed into the fresh venv every run. Then ComfyUI starts with the tiny test models,
 runs the BFR template's API twin (1+1 steps, the embedded detector) on the example video the pack copied
 into its input folder, and writes a video. The GUI `opencv-python` must not have been installed.
 """
@@ -25,6 +28,7 @@ from conftest import REPO_ROOT
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PYTHON = shutil.which("python3.11")
+TORCH_BASE = REPO_ROOT / ".cache" / "manager_torch"  # torch + torchvision, installed once
 FRAMES = 4  # of the shipped example video: every frame costs VAE work on CPU
 CROP = 64  # the tiny UNet's crop size
 TIMINGS: dict[str, float] = {}
@@ -57,6 +61,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _torch_site_packages() -> Path:
+    """site-packages of a python3.11 venv holding only torch/torchvision (built once, then reused)."""
+    site = TORCH_BASE / "lib" / "python3.11" / "site-packages"
+    if (TORCH_BASE / ".complete").is_file():
+        return site
+    tmp = TORCH_BASE.with_name(f".manager_torch.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _run([PYTHON, "-m", "venv", tmp], "torch venv")
+    _run([tmp / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+          "torch==2.14.1", "torchvision==0.29.1"], "torch install (once)", timeout=3600)
+    (tmp / ".complete").write_text("torch==2.14.1 torchvision==0.29.1\n")
+    shutil.rmtree(TORCH_BASE, ignore_errors=True)
+    os.replace(tmp, TORCH_BASE)  # only site-packages is used from here on, so the move is harmless
+    return site
+
+
 @pytest.fixture(scope="module")
 def manager_install(tmp_path_factory, comfy_root):
     if PYTHON is None:
@@ -67,10 +87,14 @@ def manager_install(tmp_path_factory, comfy_root):
     venv, comfy = base / "venv", base / "ComfyUI"
     py = venv / "bin" / "python"
     pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    torch_site = _torch_site_packages()
     _run([PYTHON, "-m", "venv", venv], "venv")
-    _run(pip + ["install", "--quiet", "torch==2.14.1", "torchvision==0.29.1"], "torch")
-    shutil.copytree(comfy_root, comfy, symlinks=True, ignore=shutil.ignore_patterns(
-        "custom_nodes", "input", "output", "temp", "user", "models", "__pycache__", ".*stamp", ".requirements*"))
+    # the user's torch: visible to python and pip (after the venv's own site-packages)
+    (venv / "lib" / "python3.11" / "site-packages" / "user_torch.pth").write_text(f"{torch_site}\n")
+    user_dirs = {"custom_nodes", "input", "output", "temp", "user", "models"}  # top level only (comfy/ldm/models!)
+    shutil.copytree(comfy_root, comfy, symlinks=True, ignore=lambda d, names: [
+        n for n in names if (Path(d) == comfy_root and (n in user_dirs or n.startswith(".")))
+        or n == "__pycache__"])
     for d in ("custom_nodes", "input", "output", "temp", "user", "models"):
         (comfy / d).mkdir(exist_ok=True)
     req, last = _comfy_requirements(comfy, base / "comfy_requirements.txt")
