@@ -145,6 +145,7 @@ def test_one_unet_call(case, which):
         assert _maxabs(tr["call0_noise_pred_cond"], tr["call0_noise_pred_uncond"]) > 1e-2
 
 
+@pytest.mark.slow  # full two-pass runs of the case on 2 threads (cached per case, so every user of _run is marked)
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_window_schedule_and_timesteps_exact(case):
     case = _need(case)
@@ -161,6 +162,7 @@ def test_window_schedule_and_timesteps_exact(case):
         np.testing.assert_allclose(t.call_guidance, tr["call_guidance"], rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # full two-pass runs of the case on 2 threads (cached per case, so every user of _run is marked)
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_rng_order_and_init_latents(case):
     """Four draws in the official order: the generator state after the run equals a replay of them."""
@@ -185,6 +187,7 @@ def test_rng_order_and_init_latents(case):
         assert _maxabs(res["trace"].init_latents, tr["init_latents"][0]) <= 1e-3
 
 
+@pytest.mark.slow  # full two-pass runs of the case on 2 threads (cached per case, so every user of _run is marked)
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_pass1_parity(case):
     case = _need(case)
@@ -198,6 +201,7 @@ def test_pass1_parity(case):
         assert _maxabs(lat, tr["step_latents"][s][0]) <= 1e-3, f"step {s}"
 
 
+@pytest.mark.slow  # full two-pass runs of the case on 2 threads (cached per case, so every user of _run is marked)
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_pass1_parity_without_cfg_skip(case):
     """The pass-1 CFG skip is an optimisation only: running both halves gives the same result."""
@@ -210,6 +214,7 @@ def test_pass1_parity_without_cfg_skip(case):
     assert _maxabs(full["latents"], want["latents"][0]) <= 1e-3
 
 
+@pytest.mark.slow  # full two-pass runs of the case on 2 threads (cached per case, so every user of _run is marked)
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_pass2_parity(case):
     case = _need(case)
