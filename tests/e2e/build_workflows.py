@@ -53,7 +53,8 @@ def _base(video: str = ex.VIDEO_NAME, faces: str = "all", bfr: bool = True, colo
     return {
         "1": {"class_type": "LoadVideo", "inputs": {"file": video}},
         "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
-        "3": {"class_type": "SVFRModelLoader", "inputs": {"model_folder": ".", "precision": "auto"}},
+        "3": {"class_type": "SVFRModelLoader", "inputs": {"model_folder": ".", "precision": "auto",
+                                                          "vae_precision": "auto"}},
         "4": {"class_type": "SVFRFaceDetectorLoader", "inputs": {"detector": "retinaface (embedded)"}},
         "5": {"class_type": "SVFRFaceCrop", "inputs": {
             "images": ["2", 0], "detector": ["4", 0], "mode": "tracked", "faces": faces, "index": 0,
@@ -63,7 +64,8 @@ def _base(video: str = ex.VIDEO_NAME, faces: str = "all", bfr: bool = True, colo
         "7": {"class_type": "SVFRSampler", "inputs": {
             "model": ["3", 0], "crops": ["5", 0], "task": ["6", 0], "faces": ["5", 1],
             "seed": 77, "steps": 30, "pass1_steps": 50, "guidance_min": 2.0, "guidance_max": 2.0,
-            "window": 16, "overlap": 3, "noise_aug": 0.0, "i2i_strength": 1.0, "decode_chunk": 16}},
+            "window": 16, "overlap": 3, "noise_aug": 0.0, "i2i_strength": 1.0, "decode_chunk": 16,
+            "preset": "default"}},
         "8": {"class_type": "SVFRPasteBack", "inputs": {
             "images": ["2", 0], "restored": ["7", 0], "faces": ["5", 1], "feather": 32,
             "color_match": "lab", "erode": 24}},
