@@ -4,8 +4,6 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from svfr_model.presets import PRESET_NAMES
-
 from . import host
 from .types import (CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, mask_to_batch,
                     to_output, track_lengths)
@@ -78,6 +76,8 @@ NO_FACE_HINT = ("In ComfyUI: connect the sampler's 'faces' input to the faces ou
 class SVFRSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
+        from svfr_model.presets import PRESET_NAMES
+
         return io.Schema(
             node_id="SVFRSampler",
             display_name="SVFR Sampler",

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.comfy
 
 EXPECTED = {
     # node_id: (inputs in order, outputs in order) -- the contract in docs/nodes.md
-    "SVFRModelLoader": (["model_folder", "precision", "vae"], [("svfr_model", "SVFR_MODEL")]),
+    "SVFRModelLoader": (["model_folder", "precision", "vae_precision", "vae"], [("svfr_model", "SVFR_MODEL")]),
     "SVFRFaceDetectorLoader": (["detector"], [("detector", "SVFR_FACE_DETECTOR")]),
     "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"],
                      [("crops", "IMAGE"), ("faces", "SVFR_FACE_CROPS"), ("preview", "IMAGE")]),
@@ -19,7 +19,7 @@ EXPECTED = {
     "SVFRInpaintMask": (["mask", "space", "faces"], [("mask", "SVFR_MASK")]),
     "SVFRSampler": (["model", "crops", "task", "mask", "reference", "faces", "seed", "steps", "pass1_steps",
                      "guidance_min", "guidance_max", "window", "overlap", "noise_aug", "i2i_strength",
-                     "decode_chunk"],
+                     "decode_chunk", "preset"],
                     [("restored", "IMAGE"), ("reference", "IMAGE")]),
     "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match", "erode"],
                       [("images", "IMAGE"), ("mask", "MASK")]),
@@ -54,7 +54,7 @@ def test_schema_sockets_tooltips_and_description(node_classes, node_id):
 def test_v1_info_is_what_the_server_publishes(node_classes):
     """The V1 view (/object_info) keeps optional sockets optional and the defaults documented."""
     info = node_classes["SVFRSampler"].GET_NODE_INFO_V1()
-    assert set(info["input"]["optional"]) == {"mask", "reference", "faces"}
+    assert set(info["input"]["optional"]) == {"mask", "reference", "faces", "preset"}
     req = info["input"]["required"]
     assert req["seed"][1]["default"] == 77 and req["steps"][1]["default"] == 30
     assert req["pass1_steps"][1]["default"] == 50 and req["overlap"][1]["default"] == 3
