@@ -1,14 +1,15 @@
 """Install as ComfyUI-Manager does, in a fresh ComfyUI venv, and run a template.
 
 Manager's steps: `git clone` the pack into custom_nodes/, `pip install -r requirements.txt`, run
-`install.py` with ComfyUI's python. Before them, the user's ComfyUI: a fresh python3.11 venv with
-torch/torchvision (`pip install torch==2.14.1 torchvision==0.29.1` from this machine's disk) and ComfyUI
-0.3.75's requirements (as scripts/comfy_host.sh installs them; the tree is a copy of the one it unpacked).
-torch with its CUDA wheels is 6.7 GB installed (measured: far beyond this test's time on 2 shared cores),
-so it is installed once into .cache/manager_torch and each fresh venv sees it through a .pth file, as a
-user's ComfyUI venv already holds it; everything after it is installed into the fresh venv every run. Then ComfyUI starts with the tiny test models,
-runs the BFR template's API twin (1+1 steps, the embedded detector) on the example video the pack copied
-into its input folder, and writes a video. The GUI `opencv-python` must not have been installed.
+`install.py` with ComfyUI's python, in the user's ComfyUI venv: python3.11 with torch/torchvision
+(`pip install torch==2.14.1 torchvision==0.29.1` from this machine's disk) and ComfyUI 0.3.75's
+requirements (as scripts/comfy_host.sh installs them; the tree is a copy of the one it unpacked).
+That user part is 6.7 GB (torch's CUDA wheels; measured here: 9.5 min for torch, 3 min for ComfyUI's
+requirements on 2 shared cores), so it is installed once into .cache/manager_comfy_base (again when
+ComfyUI's requirements change) and each fresh venv sees it through a .pth file; Manager's steps run
+into the fresh venv every time. Then ComfyUI starts with the tiny test models, runs the BFR template's
+API twin (1+1 steps, the embedded detector) on the example video the pack copied into its input folder,
+and writes a video. The GUI `opencv-python` must not have been installed.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from conftest import REPO_ROOT
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PYTHON = shutil.which("python3.11")
-TORCH_BASE = REPO_ROOT / ".cache" / "manager_torch"  # torch + torchvision, installed once
+USER_BASE = REPO_ROOT / ".cache" / "manager_comfy_base"  # torch + ComfyUI's requirements, installed once
 FRAMES = 4  # of the shipped example video: every frame costs VAE work on CPU
 CROP = 64  # the tiny UNet's crop size
 TIMINGS: dict[str, float] = {}
@@ -61,20 +62,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torch_site_packages() -> Path:
-    """site-packages of a python3.11 venv holding only torch/torchvision (built once, then reused)."""
-    site = TORCH_BASE / "lib" / "python3.11" / "site-packages"
-    if (TORCH_BASE / ".complete").is_file():
-        return site
-    tmp = TORCH_BASE.with_name(f".manager_torch.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _run([PYTHON, "-m", "venv", tmp], "torch venv")
-    _run([tmp / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-          "torch==2.14.1", "torchvision==0.29.1"], "torch install (once)", timeout=3600)
-    (tmp / ".complete").write_text("torch==2.14.1 torchvision==0.29.1\n")
-    shutil.rmtree(TORCH_BASE, ignore_errors=True)
-    os.replace(tmp, TORCH_BASE)  # only site-packages is used from here on, so the move is harmless
-    return site
+def _user_site_packages(comfy_root: Path) -> Path:
+    """site-packages of a python3.11 venv holding what a ComfyUI user has: torch/torchvision and ComfyUI's
+    requirements (built once; ComfyUI's part again when its requirements change)."""
+    import hashlib
+
+    if not (USER_BASE / ".torch").is_file():
+        tmp = USER_BASE.with_name(f".manager_comfy_base.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        _run([PYTHON, "-m", "venv", tmp], "user venv (once)")
+        _run([tmp / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              "torch==2.14.1", "torchvision==0.29.1"], "torch install (once)", timeout=3600)
+        (tmp / ".torch").write_text("torch==2.14.1 torchvision==0.29.1\n")
+        shutil.rmtree(USER_BASE, ignore_errors=True)
+        os.replace(tmp, USER_BASE)  # a venv works moved when run as bin/python -m ... (pyvenv.cfg beside it)
+    req, last = _comfy_requirements(comfy_root, USER_BASE / "comfy_requirements.txt")
+    want = hashlib.sha256((req.read_text() + " ".join(last)).encode()).hexdigest()
+    marker = USER_BASE / ".comfy_requirements"
+    if not marker.is_file() or marker.read_text() != want:
+        pip = [USER_BASE / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        _run(pip + ["-r", req], "comfyui requirements (once)", timeout=1800)
+        _run(pip + last, "spandrel (once)")
+        marker.write_text(want)
+    return USER_BASE / "lib" / "python3.11" / "site-packages"
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +97,16 @@ def manager_install(tmp_path_factory, comfy_root):
     venv, comfy = base / "venv", base / "ComfyUI"
     py = venv / "bin" / "python"
     pip = [py, "-m", "pip", "--disable-pip-version-check"]
-    torch_site = _torch_site_packages()
+    user_site = _user_site_packages(comfy_root)
     _run([PYTHON, "-m", "venv", venv], "venv")
-    # the user's torch: visible to python and pip (after the venv's own site-packages)
-    (venv / "lib" / "python3.11" / "site-packages" / "user_torch.pth").write_text(f"{torch_site}\n")
+    # the user's torch and ComfyUI packages: visible to python and pip (after the venv's own site-packages)
+    (venv / "lib" / "python3.11" / "site-packages" / "comfyui_user.pth").write_text(f"{user_site}\n")
     user_dirs = {"custom_nodes", "input", "output", "temp", "user", "models"}  # top level only (comfy/ldm/models!)
     shutil.copytree(comfy_root, comfy, symlinks=True, ignore=lambda d, names: [
         n for n in names if (Path(d) == comfy_root and (n in user_dirs or n.startswith(".")))
         or n == "__pycache__"])
     for d in ("custom_nodes", "input", "output", "temp", "user", "models"):
         (comfy / d).mkdir(exist_ok=True)
-    req, last = _comfy_requirements(comfy, base / "comfy_requirements.txt")
-    _run(pip + ["install", "--quiet", "-r", req], "comfyui requirements")
-    _run(pip + ["install", "--quiet"] + last, "spandrel")
     # --- what ComfyUI-Manager does
     pack = comfy / "custom_nodes" / "comfyui-svfr"
     _run(["git", "clone", "--quiet", REPO_ROOT, pack], "git clone")
