@@ -67,4 +67,6 @@ def test_detects_the_real_wheel_and_not_a_namesake(install, tmp_path, monkeypatc
     fake.mkdir()
     (fake / "__init__.py").write_text("")  # another package's `retinaface` module: no weights.py
     monkeypatch.setattr(sys, "path", [str(tmp_path)] + sys.path)
+    for name in [m for m in sys.modules if m == "retinaface" or m.startswith("retinaface.")]:
+        monkeypatch.delitem(sys.modules, name)  # find_spec would answer from an imported module
     assert not install.detector_installed()
