@@ -112,7 +112,6 @@ def test_denoising_previews_follow_the_preview_method(node_classes, svfr_handle,
     assert [v for v, _, _ in calls] == list(range(1, base_run[3][-1][1] + 1))
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
 def test_interrupt_stops_mid_run_and_the_next_run_works(comfy, node_classes, svfr_handle, crops_and_record,
                                                         base_run):
     mm = comfy
@@ -139,7 +138,6 @@ def test_interrupt_stops_mid_run_and_the_next_run_works(comfy, node_classes, svf
     assert torch.equal(again.result[0], base_run[2].frames)
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
 def test_explicit_reference_skips_pass_one(comfy, node_classes, svfr_handle, crops_and_record, base_run):
     """SRR chaining: a first sampler's reference output drives a second sampler (pass 1 skipped)."""
     import comfy.utils
@@ -161,7 +159,7 @@ def test_explicit_reference_skips_pass_one(comfy, node_classes, svfr_handle, cro
     assert calls[-1][1] == seen[-1][1] < base_run[3][-1][1]  # fewer calls: no pass 1
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
+@pytest.mark.slow  # > 30 s in the fresh-clone run (72 CPU-s with the shared base run)
 def test_each_face_track_is_restored_on_its_own(comfy, node_classes, svfr_handle, crops_and_record, base_run):
     import comfy.utils
 
@@ -186,7 +184,6 @@ def test_each_face_track_is_restored_on_its_own(comfy, node_classes, svfr_handle
     assert [v for v, _, _ in calls] == list(range(1, 2 * one + 1))
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
 def test_inpainting_mask_reaches_the_engine(node_classes, svfr_handle, crops_and_record, base_run):
     """Frame-space mask -> SVFR Inpaint Mask -> sampler == the engine with the warped mask."""
     crops, record = crops_and_record

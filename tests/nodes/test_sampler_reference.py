@@ -35,7 +35,6 @@ def portrait():
     return torch.from_numpy(photo.astype(np.float32) / 255.0)[None]
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
 def test_photo_of_any_size_is_cropped_like_the_crops_and_skips_pass_one(comfy, node_classes, svfr_handle,
                                                                         crops_and_record, portrait):
     import comfy.utils
@@ -66,7 +65,6 @@ def test_photo_of_any_size_is_cropped_like_the_crops_and_skips_pass_one(comfy, n
     assert calls[-1][1] < calls_pass1[-1][1]  # fewer UNet calls: no pass 1
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
 def test_photo_without_a_record_is_cropped_in_tracked_mode(node_classes, svfr_handle, crops_and_record, portrait):
     crops, record = crops_and_record
     with_record = node_classes["SVFRSampler"].execute(

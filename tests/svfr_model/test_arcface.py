@@ -112,7 +112,6 @@ def test_bad_input_shape():
         model(torch.zeros(1, 3, 128, 128))
 
 
-@pytest.mark.slow  # > 30 s in the fresh-clone run
 def test_load_round_trip_and_missing_bn_counters(tmp_path):
     src = _randomise(iresnet100(), seed=5)
     sd = {k: v for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")}
