@@ -112,7 +112,7 @@ class UNetTimer:
 def compare(out: torch.Tensor, ref: torch.Tensor) -> dict:
     d = (out - ref).abs()
     mse = float((d.double() ** 2).mean())
-    psnr = float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
+    psnr = None if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()  # None: identical (JSON has no inf)
     return {"max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()), "psnr_db": psnr}
 
 
@@ -196,7 +196,7 @@ def table(rows: list[dict]) -> str:
             f"{r['preset']:>9} {r['frames']:>6} {r['steps']:>6} {r['wall_s']:>8.2f} {r['s_per_frame']:>8.3f} "
             f"{100 * r['unet_share']:>6.1f} {r[mem]:>8.2f} {('%.2f' % resv) if resv is not None else '-':>8} "
             f"{r['estimate_gb']:>7.2f} {r.get('max_abs_diff', 0.0):>8.4f} {r.get('mean_abs_diff', 0.0):>8.5f} "
-            f"{r.get('psnr_db', float('inf')):>8.2f}")
+            f"{'same' if r.get('psnr_db') is None else '%.2f' % r['psnr_db']:>8}")
     return "\n".join(lines)
 
 
