@@ -5,6 +5,8 @@ import torch
 from comfy_api.latest import io
 
 from . import host
+from .sampling_options import (OOM_HINT, advanced, check_window, estimate_for, memory_options,
+                               preset_input, seed_control)
 from .types import (CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, mask_to_batch,
                     to_output, track_lengths)
 
@@ -22,53 +24,6 @@ def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: s
     return tensor[start:start + n]
 
 
-def _seed_control():
-    """The seed's "control after generate" default: fixed, so a rerun repeats the result.
-
-    Newer ComfyUI has ``io.ControlAfterGenerate.fixed`` (published as "fixed", the frontend's start value);
-    0.3.75 and its frontend 1.32 only know True, which starts at "randomize": web/js/svfr_sampler.js
-    switches a new node to "fixed" (a loaded workflow keeps its saved value).
-    """
-    fixed = getattr(getattr(io, "ControlAfterGenerate", None), "fixed", None)
-    return fixed if fixed is not None else True
-
-
-def _advanced(widget):
-    """Mark a tuning widget advanced: the frontend hides it until "Show Advanced" (node menu).
-
-    Newer ComfyUI has an ``advanced`` input attribute; 0.3.75 has none, but its inputs merge
-    ``extra_dict`` into the options /object_info publishes, and its frontend (1.32) reads ``advanced``.
-    """
-    if hasattr(widget, "advanced"):
-        widget.advanced = True
-    else:
-        widget.extra_dict["advanced"] = True
-    return widget
-
-
-OOM_HINT = ("In ComfyUI: set SVFR Sampler's preset to low_vram (or lower decode_chunk / window), choose "
-            "fp16 in SVFR Model Loader, or start ComfyUI with --cpu-vae.")
-
-
-def memory_options(preset: str | None, decode_chunk: int) -> dict:
-    """The preset's engine options; the node's decode_chunk applies, capped by low_vram's chunk."""
-    from svfr_model.presets import preset_options
-
-    options = preset_options(preset or "default")
-    options["decode_chunk"] = decode_chunk if options["decode_chunk"] >= 16 else min(decode_chunk,
-                                                                                         options["decode_chunk"])
-    return options
-
-
-def estimate_for(models, memory: dict, height: int, width: int, window: int):
-    """Activation memory to ask ComfyUI for (svfr_model.memory, calibrated on an H200)."""
-    from svfr_model.memory import estimate_memory
-
-    return estimate_memory(height=height, width=width, window=window,
-                           cfg_batch=1 if memory["cfg_sequential"] else 2, decode_chunk=memory["decode_chunk"],
-                           encode_chunk=memory["encode_chunk"], unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
-
-
 NO_FACE_HINT = ("In ComfyUI: connect the sampler's 'faces' input to the faces output of "
                 "SVFR Face Crop (its landmarks are then used), or give a reference with a clear face.")
 
@@ -76,8 +31,6 @@ NO_FACE_HINT = ("In ComfyUI: connect the sampler's 'faces' input to the faces ou
 class SVFRSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        from svfr_model.presets import PRESET_NAMES
-
         return io.Schema(
             node_id="SVFRSampler",
             display_name="SVFR Sampler",
@@ -101,31 +54,28 @@ class SVFRSampler(io.ComfyNode):
                                     tooltip="The crop record: restores each face track on its own "
                                             "(needed when the crops hold several faces)."),
                 io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF,
-                             control_after_generate=_seed_control(),
+                             control_after_generate=seed_control(),
                              tooltip="Noise seed (the official default is 77)."),
                 io.Int.Input("steps", default=30, min=1, max=200,
                              tooltip="Denoising steps of pass 2 (all frames). Official: 30."),
                 io.Int.Input("pass1_steps", default=50, min=1, max=200,
                              tooltip="Denoising steps of pass 1 (first window, gives the reference). Official: 50. "
                                      "Unused when a reference is given."),
-                _advanced(io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
+                advanced(io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
                                          tooltip="Classifier-free guidance at the first denoising step (linear ramp over the steps). Official: 2.0.")),
-                _advanced(io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
+                advanced(io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
                                          tooltip="Guidance at the last denoising step (linear ramp over the steps). Official: 2.0.")),
-                _advanced(io.Int.Input("window", default=16, min=2, max=64,
+                advanced(io.Int.Input("window", default=16, min=2, max=64,
                                        tooltip="Frames per UNet window. The model was trained on 16.")),
-                _advanced(io.Int.Input("overlap", default=3, min=0, max=63,
+                advanced(io.Int.Input("overlap", default=3, min=0, max=63,
                                        tooltip="Frames shared by neighbouring windows in the first 3 steps (blended); windows also shift by this much every step. Official: 3.")),
-                _advanced(io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
+                advanced(io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
                                          tooltip="Noise added to the input frames' conditioning. Official: 0.")),
-                _advanced(io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                advanced(io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
                                          tooltip="1.0 = start from pure noise (official). Lower keeps more of the input.")),
-                _advanced(io.Int.Input("decode_chunk", default=16, min=1, max=64,
+                advanced(io.Int.Input("decode_chunk", default=16, min=1, max=64,
                                        tooltip="Frames decoded by the VAE at once: lower uses less memory.")),
-                io.Combo.Input("preset", options=list(PRESET_NAMES), default="default", optional=True,
-                               tooltip="Memory preset. default: the official computation. low_vram (8 GB cards): "
-                                       "CFG halves one after the other, decode chunk at most 8, UNet off the GPU "
-                                       "while the VAE runs (slower; output differs slightly)."),
+                preset_input(),
             ],
             outputs=[
                 io.Image.Output("restored", display_name="restored", tooltip="Restored crops, same frames and order as 'crops'."),
@@ -135,15 +85,7 @@ class SVFRSampler(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, window: int, overlap: int) -> bool | str:
-        # Only these two are named: ComfyUI skips its own min/max checks for inputs a
-        # validate_inputs receives, so they are re-checked here. Linked values arrive as None.
-        if window is None or overlap is None:
-            return True
-        if not 2 <= window <= 64 or not 0 <= overlap <= 63:
-            return f"window must be 2..64 and overlap 0..63 (got window {window}, overlap {overlap})."
-        if overlap >= window:
-            return f"overlap ({overlap}) must be smaller than window ({window})."
-        return True
+        return check_window(window, overlap)
 
     @classmethod
     def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import uuid
 
+import torch
+
 from comfy_api.latest import io
 
 from . import host
+from .sampling_options import (OOM_HINT, advanced, check_window, estimate_for, memory_options, preset_input,
+                               seed_control)
 from .types import CATEGORY, SVFRFaceDetector, SVFRModel, SVFRTask, image_to_frames, mask_to_batch
 
 MODES = ("tracked", "official")
@@ -106,25 +110,31 @@ class SVFRVideoRestore(io.ComfyNode):
                              tooltip="Crop resolution. SVFR was trained at 512: change only for experiments."),
                 io.Combo.Input("if_no_face", options=list(NO_FACE), default="error",
                                tooltip="error: stop with a message. pass through: the video comes back unchanged."),
-                io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF, tooltip="Noise seed (official 77)."),
+                io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=seed_control(),
+                             tooltip="Noise seed (official 77)."),
                 io.Int.Input("steps", default=30, min=1, max=200, tooltip="Denoising steps of pass 2. Official: 30."),
                 io.Int.Input("pass1_steps", default=50, min=1, max=200,
                              tooltip="Denoising steps of pass 1 (gives the reference). Official: 50."),
-                io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
-                               tooltip="Guidance at the first denoising step. Official: 2.0."),
-                io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
-                               tooltip="Guidance at the last denoising step. Official: 2.0."),
-                io.Int.Input("window", default=16, min=2, max=64, tooltip="Frames per UNet window (trained on 16)."),
-                io.Int.Input("overlap", default=3, min=0, max=63,
-                             tooltip="Frames shared by neighbouring windows in the first 3 steps. Official: 3."),
-                io.Int.Input("decode_chunk", default=16, min=1, max=64,
-                             tooltip="Frames decoded by the VAE at once: lower uses less memory."),
+                advanced(io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
+                               tooltip="Guidance at the first denoising step. Official: 2.0.")),
+                advanced(io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
+                               tooltip="Guidance at the last denoising step. Official: 2.0.")),
+                advanced(io.Int.Input("window", default=16, min=2, max=64, tooltip="Frames per UNet window (trained on 16).")),
+                advanced(io.Int.Input("overlap", default=3, min=0, max=63,
+                             tooltip="Frames shared by neighbouring windows in the first 3 steps. Official: 3.")),
+                advanced(io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
+                                        tooltip="Noise added to the input frames' conditioning. Official: 0.")),
+                advanced(io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                                        tooltip="1.0 = start from pure noise (official). Lower keeps more of the input.")),
+                advanced(io.Int.Input("decode_chunk", default=16, min=1, max=64,
+                             tooltip="Frames decoded by the VAE at once: lower uses less memory.")),
                 io.Int.Input("feather", default=32, min=0, max=256,
                              tooltip="Soft edge width in crop pixels (of 512) between face and background."),
                 io.Int.Input("erode", default=24, min=0, max=256,
                              tooltip="Crop border (in crop pixels of 512) left untouched before the feather."),
                 io.Combo.Input("color_match", options=list(COLOR_MATCH), default="lab",
                                tooltip="Match the restored face's colours to the original: lab, wavelet or none."),
+                preset_input(),
             ],
             outputs=[
                 io.Video.Output("restored_video", display_name="video",
@@ -134,19 +144,13 @@ class SVFRVideoRestore(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, window: int, overlap: int) -> bool | str:
-        if window is None or overlap is None:  # linked values arrive as None
-            return True
-        if not 2 <= window <= 64 or not 0 <= overlap <= 63:
-            return f"window must be 2..64 and overlap 0..63 (got window {window}, overlap {overlap})."
-        if overlap >= window:
-            return f"overlap ({overlap}) must be smaller than window ({window})."
-        return True
+        return check_window(window, overlap)
 
     @classmethod
     def execute(cls, model, detector, task, video, mode: str, faces: str, index: int, crop_size: int,
                 if_no_face: str, seed: int, steps: int, pass1_steps: int, guidance_min: float, guidance_max: float,
-                window: int, overlap: int, decode_chunk: int, feather: int, erode: int, color_match: str,
-                mask=None, reference=None) -> io.NodeOutput:
+                window: int, overlap: int, noise_aug: float, i2i_strength: float, decode_chunk: int, feather: int,
+                erode: int, color_match: str, mask=None, reference=None, preset: str = "default") -> io.NodeOutput:
         import folder_paths
         from comfy_api.latest import InputImpl
         from svfr_model.errors import InputError
@@ -163,17 +167,23 @@ class SVFRVideoRestore(io.ComfyNode):
         out_dir = folder_paths.get_temp_directory()
         os.makedirs(out_dir, exist_ok=True)
         dst = os.path.join(out_dir, f"svfr_restored_{uuid.uuid4().hex}.mp4")
-        host.load_for_inference(model)
+        memory = memory_options(preset, decode_chunk)
+        need = estimate_for(model.models, memory, crop_size, crop_size, window)
+        host.load_for_inference(model, memory_required=need.required, minimum_memory_required=need.minimum)
         progress = StagedProgress()
         scale = crop_size / 512.0  # the blend widths are given for 512 px crops
-        restore_file(model.models, _input_path(video), dst, detector=detector,
-                     faces=index if faces == "index" else faces, crop_mode=mode, size=crop_size, mask=frame_mask,
-                     reference=refs, color_match=color_match, feather=feather * scale, erode=erode * scale,
-                     allow_no_face=(if_no_face == "pass through"), progress_for=progress.stage,
-                     cancel=host.cancel_check, tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
-                     pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max, window=window,
-                     overlap=overlap, decode_chunk=decode_chunk, dtype=model.dtype, device=model.device,
-                     preview=progress.show_latents if progress.previews else None)
+        try:
+            restore_file(model.models, _input_path(video), dst, detector=detector,
+                         faces=index if faces == "index" else faces, crop_mode=mode, size=crop_size, mask=frame_mask,
+                         reference=refs, color_match=color_match, feather=feather * scale, erode=erode * scale,
+                         allow_no_face=(if_no_face == "pass through"), progress_for=progress.stage,
+                         cancel=host.cancel_check, tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
+                         pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max, window=window,
+                         overlap=overlap, noise_aug=noise_aug, i2i_strength=i2i_strength, **memory,
+                         dtype=model.dtype, device=model.device,
+                         preview=progress.show_latents if progress.previews else None)
+        except torch.OutOfMemoryError as exc:  # the engine's message says what; this says where to change it
+            raise torch.OutOfMemoryError(f"{exc}\n{OOM_HINT}") from exc
         host.release_cache()
         return io.NodeOutput(InputImpl.VideoFromFile(dst))
 

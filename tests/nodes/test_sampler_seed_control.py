@@ -46,7 +46,7 @@ def test_node_without_seed_control_is_left_alone():
     assert got == [False, False, 5]
 
 
-def test_sampler_extension_registers_the_helper_for_the_sampler_only():
+def test_sampler_extension_registers_the_helper_for_the_seeded_nodes_only():
     text = (WEB / "svfr_sampler.js").read_text()
-    assert 'nodeData.name !== "SVFRSampler"' in text and "fixSeedControl(this)" in text
+    assert '["SVFRSampler", "SVFRVideoRestore"].includes(nodeData.name)' in text and "fixSeedControl(this)" in text
     assert "onNodeCreated" in text  # runs before a loaded workflow's values are applied

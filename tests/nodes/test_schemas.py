@@ -25,7 +25,8 @@ EXPECTED = {
                       [("images", "IMAGE"), ("mask", "MASK")]),
     "SVFRVideoRestore": (["model", "detector", "task", "video", "mask", "reference", "mode", "faces", "index",
                           "crop_size", "if_no_face", "seed", "steps", "pass1_steps", "guidance_min", "guidance_max",
-                          "window", "overlap", "decode_chunk", "feather", "erode", "color_match"],
+                          "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk", "feather", "erode",
+                          "color_match", "preset"],
                          [("video", "VIDEO")]),
 }
 
@@ -117,12 +118,13 @@ def test_engine_loads_when_the_pack_folder_is_not_on_sys_path(comfy):
 TUNING = ["guidance_min", "guidance_max", "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk"]
 
 
-def test_sampler_seed_fixed_and_tuning_widgets_advanced(node_classes):
+@pytest.mark.parametrize("node_id", ["SVFRSampler", "SVFRVideoRestore"])
+def test_sampler_seed_fixed_and_tuning_widgets_advanced(node_classes, node_id):
     """The seed control starts at "fixed" where ComfyUI can say so; tuning widgets are marked advanced
     (frontend 1.32+ hides them until "Show Advanced"), the everyday ones stay visible."""
     from comfy_api.latest import io
 
-    req = node_classes["SVFRSampler"].GET_NODE_INFO_V1()["input"]["required"]
+    req = node_classes[node_id].GET_NODE_INFO_V1()["input"]["required"]
     fixed = getattr(getattr(io, "ControlAfterGenerate", None), "fixed", None)
     # 0.3.75 has no ControlAfterGenerate: True + web/js/svfr_sampler.js (tested in test_sampler_seed_control)
     assert req["seed"][1]["control_after_generate"] == (fixed if fixed is not None else True)

@@ -4,6 +4,7 @@ One tiny clip (8 frames of a moving real face with audio), 64 px crops, 1 step p
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import av
@@ -14,7 +15,7 @@ import torch
 pytestmark = pytest.mark.comfy
 ARGS = dict(mode="tracked", faces="largest", index=0, crop_size=64, if_no_face="error", seed=5, steps=1,
             pass1_steps=1, guidance_min=2.0, guidance_max=2.0, window=4, overlap=1, decode_chunk=4, feather=32,
-            erode=24, color_match="none")
+            erode=24, color_match="none", noise_aug=0.0, i2i_strength=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,7 @@ def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detect
     from comfy_api.latest import InputImpl
 
     from svfr_model.restore_file import restore_file
+    memory_options = sys.modules[node_classes["SVFRVideoRestore"].__module__].memory_options  # the node's own
 
     calls = []
     comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append((value, total)))
@@ -87,8 +89,8 @@ def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detect
     want_path = tmp_path / "direct.mp4"
     restore_file(svfr_handle.models, face_video, want_path, detector=detector, faces="largest", size=64,
                  feather=32 / 8, erode=24 / 8, color_match="none", tasks=[1, 0, 0], seed=5, steps=1,
-                 pass1_steps=1, window=4, overlap=1, decode_chunk=4, dtype=svfr_handle.dtype,
-                 device=svfr_handle.device)
+                 pass1_steps=1, window=4, overlap=1, noise_aug=0.0, i2i_strength=1.0,
+                 **memory_options("default", 4), dtype=svfr_handle.dtype, device=svfr_handle.device)
     assert np.array_equal(got, _decode(want_path)[0])
     assert np.abs(got.astype(int) - src.astype(int)).max(-1)[:, 40:100, 60:120].mean() > 8  # the face changed
     values = [v for v, _ in calls]

@@ -1,0 +1,74 @@
+"""Sampling inputs shared by SVFR Sampler and SVFR Restore Video: seed control, advanced tuning widgets,
+the window/overlap check, and the memory preset -> engine options + ComfyUI memory hint."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+
+def seed_control():
+    """The seed's "control after generate" default: fixed, so a rerun repeats the result.
+
+    Newer ComfyUI has ``io.ControlAfterGenerate.fixed`` (published as "fixed", the frontend's start value);
+    0.3.75 and its frontend 1.32 only know True, which starts at "randomize": web/js/svfr_sampler.js
+    switches a new node to "fixed" (a loaded workflow keeps its saved value).
+    """
+    fixed = getattr(getattr(io, "ControlAfterGenerate", None), "fixed", None)
+    return fixed if fixed is not None else True
+
+
+def advanced(widget):
+    """Mark a tuning widget advanced: the frontend hides it until "Show Advanced" (node menu).
+
+    Newer ComfyUI has an ``advanced`` input attribute; 0.3.75 has none, but its inputs merge
+    ``extra_dict`` into the options /object_info publishes, and its frontend (1.32) reads ``advanced``.
+    """
+    if hasattr(widget, "advanced"):
+        widget.advanced = True
+    else:
+        widget.extra_dict["advanced"] = True
+    return widget
+
+
+OOM_HINT = ("In ComfyUI: set the node's preset to low_vram (or lower decode_chunk / window), choose "
+            "fp16 in SVFR Model Loader, or start ComfyUI with --cpu-vae.")
+
+
+def memory_options(preset: str | None, decode_chunk: int) -> dict:
+    """The preset's engine options; the node's decode_chunk applies, capped by low_vram's chunk."""
+    from svfr_model.presets import preset_options
+
+    options = preset_options(preset or "default")
+    options["decode_chunk"] = decode_chunk if options["decode_chunk"] >= 16 else min(decode_chunk,
+                                                                                         options["decode_chunk"])
+    return options
+
+
+def estimate_for(models, memory: dict, height: int, width: int, window: int):
+    """Activation memory to ask ComfyUI for (svfr_model.memory, calibrated on an H200)."""
+    from svfr_model.memory import estimate_memory
+
+    return estimate_memory(height=height, width=width, window=window,
+                           cfg_batch=1 if memory["cfg_sequential"] else 2, decode_chunk=memory["decode_chunk"],
+                           encode_chunk=memory["encode_chunk"], unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
+
+
+def check_window(window, overlap) -> bool | str:
+    """validate_inputs body for window/overlap. ComfyUI skips its own min/max checks for inputs a
+    validate_inputs receives, so they are re-checked here. Linked values arrive as None."""
+    if window is None or overlap is None:
+        return True
+    if not 2 <= window <= 64 or not 0 <= overlap <= 63:
+        return f"window must be 2..64 and overlap 0..63 (got window {window}, overlap {overlap})."
+    if overlap >= window:
+        return f"overlap ({overlap}) must be smaller than window ({window})."
+    return True
+
+
+def preset_input() -> io.Combo.Input:
+    from svfr_model.presets import PRESET_NAMES
+
+    return io.Combo.Input("preset", options=list(PRESET_NAMES), default="default", optional=True,
+                          tooltip="Memory preset. default: the official computation. low_vram (8 GB cards): "
+                                  "CFG halves one after the other, decode chunk at most 8, UNet off the GPU "
+                                  "while the VAE runs (slower; output differs slightly).")
+
