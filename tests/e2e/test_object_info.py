@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 
 # node id -> (required inputs, optional inputs, output types) as documented in docs/nodes.md
 EXPECTED = {
-    "SVFRModelLoader": (["model_folder", "precision"], ["vae"], ["SVFR_MODEL"]),
+    "SVFRModelLoader": (["model_folder", "precision"], ["vae_precision", "vae"], ["SVFR_MODEL"]),
     "SVFRFaceDetectorLoader": (["detector"], [], ["SVFR_FACE_DETECTOR"]),
     "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"], [],
                      ["IMAGE", "SVFR_FACE_CROPS", "IMAGE"]),
@@ -20,8 +20,12 @@ EXPECTED = {
     "SVFRInpaintMask": (["mask", "space"], ["faces"], ["SVFR_MASK"]),
     "SVFRSampler": (["model", "crops", "task", "seed", "steps", "pass1_steps", "guidance_min", "guidance_max",
                      "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk"],
-                    ["mask", "reference", "faces"], ["IMAGE", "IMAGE"]),
+                    ["mask", "reference", "faces", "preset"], ["IMAGE", "IMAGE"]),
     "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match", "erode"], [], ["IMAGE", "MASK"]),
+    "SVFRVideoRestore": (["model", "detector", "task", "video", "mode", "faces", "index", "crop_size", "if_no_face",
+                          "seed", "steps", "pass1_steps", "guidance_min", "guidance_max", "window", "overlap",
+                          "noise_aug", "i2i_strength", "decode_chunk", "feather", "erode", "color_match"],
+                         ["mask", "reference", "preset"], ["VIDEO"]),
 }
 
 
