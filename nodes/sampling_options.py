@@ -72,3 +72,30 @@ def preset_input() -> io.Combo.Input:
                                   "CFG halves one after the other, decode chunk at most 8, UNet off the GPU "
                                   "while the VAE runs (slower; output differs slightly).")
 
+
+def sampling_inputs() -> list:
+    """Seed, steps and the tuning widgets (advanced), in this order: the same on both restoring nodes."""
+    return [
+        io.Int.Input("seed", default=77, min=0, max=0xFFFFFFFFFFFFFFFF,
+                     control_after_generate=seed_control(),
+                     tooltip="Noise seed (the official default is 77)."),
+        io.Int.Input("steps", default=30, min=1, max=200,
+                     tooltip="Denoising steps of pass 2 (all frames). Official: 30."),
+        io.Int.Input("pass1_steps", default=50, min=1, max=200,
+                     tooltip="Denoising steps of pass 1 (first window, gives the reference). Official: 50. "
+                             "Unused when a reference is given."),
+        advanced(io.Float.Input("guidance_min", default=2.0, min=0.0, max=20.0, step=0.1,
+                                tooltip="Classifier-free guidance at the first denoising step (linear ramp over the steps). Official: 2.0.")),
+        advanced(io.Float.Input("guidance_max", default=2.0, min=0.0, max=20.0, step=0.1,
+                                tooltip="Guidance at the last denoising step (linear ramp over the steps). Official: 2.0.")),
+        advanced(io.Int.Input("window", default=16, min=2, max=64,
+                              tooltip="Frames per UNet window. The model was trained on 16.")),
+        advanced(io.Int.Input("overlap", default=3, min=0, max=63,
+                              tooltip="Frames shared by neighbouring windows in the first 3 steps (blended); windows also shift by this much every step. Official: 3.")),
+        advanced(io.Float.Input("noise_aug", default=0.0, min=0.0, max=1.0, step=0.01,
+                                tooltip="Noise added to the input frames' conditioning. Official: 0.")),
+        advanced(io.Float.Input("i2i_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                                tooltip="1.0 = start from pure noise (official). Lower keeps more of the input.")),
+        advanced(io.Int.Input("decode_chunk", default=16, min=1, max=64,
+                              tooltip="Frames decoded by the VAE at once: lower uses less memory.")),
+    ]
