@@ -29,7 +29,7 @@ E2E = REPO / "tests" / "e2e"
 LOWERABLE = {"steps", "pass1_steps", "frame_load_cap"}
 UI_FILES = sorted(p for p in WORKFLOWS.glob("*.json") if not p.name.endswith(".api.json"))
 EXPECTED = {"svfr_bfr_video", "svfr_bfr_colorization", "svfr_inpainting", "svfr_restore_upscale",
-            "svfr_srr_reference_photo", "svfr_vhs"}
+            "svfr_srr_reference_photo", "svfr_vhs", "svfr_long_video"}
 
 
 def _defs() -> dict:
@@ -231,3 +231,25 @@ def test_vhs_variant_matches_vhs_published_inputs():
     assert twin[combine["inputs"]["frame_rate"][0]]["class_type"] == "VHS_VideoInfoLoaded"
     assert twin[combine["inputs"]["audio"][0]]["class_type"] == "VHS_LoadVideo"
     assert combine["inputs"]["audio"][1] == 2
+
+
+def test_long_video_template_streams_from_file_to_file():
+    """svfr_long_video holds no frame batch: the VIDEO goes from Load Video through the streaming node
+    to Save Video (no IMAGE link), all faces, official steps in the UI file, format/codec auto (Save
+    Video then copies the restored file's streams instead of decoding every frame)."""
+    ui = _load(WORKFLOWS / "svfr_long_video.json")
+    api = ui_to_api(ui, DEFS)
+    assert [lk[5] for lk in ui["links"] if lk[5] == "IMAGE"] == []
+    restore = next(v for v in api.values() if v["class_type"] == "SVFRVideoRestore")
+    assert api[restore["inputs"]["video"][0]]["class_type"] == "LoadVideo"
+    save = next(v for v in api.values() if v["class_type"] == "SaveVideo")
+    assert api[save["inputs"]["video"][0]]["class_type"] == "SVFRVideoRestore"
+    assert (save["inputs"]["format"], save["inputs"]["codec"]) == ("auto", "auto")
+    assert restore["inputs"]["faces"] == "all"
+    assert (restore["inputs"]["steps"], restore["inputs"]["pass1_steps"]) == (30, 50)
+    twin = _load(API_DIR / "svfr_long_video.api.json")
+    twin_restore = next(v for v in twin.values() if v["class_type"] == "SVFRVideoRestore")
+    assert (twin_restore["inputs"]["steps"], twin_restore["inputs"]["pass1_steps"]) == (1, 1)
+    note = next(n for n in ui["nodes"] if n["type"] == "MarkdownNote")["widgets_values"][0]
+    for point in ("memory", "RAM", "file-backed", "24 MB", "What to change"):
+        assert point in note, f"the note lacks {point!r}"

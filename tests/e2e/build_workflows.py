@@ -10,6 +10,7 @@ lowers what ``TWIN_OVERRIDES`` allows (sampler steps, frames loaded).
     python tests/e2e/build_workflows.py                       # regenerate the workflow files
     python tests/e2e/build_workflows.py --snapshot URL        # refresh the snapshot from a live server first
     python tests/e2e/build_workflows.py --thumbnails URL      # and screenshot each graph (headless Chromium)
+    python tests/e2e/build_workflows.py --only NAME ...       # only these workflows (files and thumbnails)
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ THUMB_W = 640  # thumbnail width (px): the card shows it ~250 px wide (object-co
 # What an API twin may change (lower) with respect to its UI workflow, per node type.
 TWIN_OVERRIDES = {
     "SVFRSampler": {"steps": 1, "pass1_steps": 1},
+    "SVFRVideoRestore": {"steps": 1, "pass1_steps": 1},
     "VHS_LoadVideo": {"frame_load_cap": 16},
 }
 
@@ -122,6 +124,47 @@ def wf_vhs() -> dict:
     return g
 
 
+def wf_long_video() -> dict:
+    """LoadVideo -> SVFRVideoRestore (streamed from file to file) -> SaveVideo: no IMAGE batch anywhere."""
+    return {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": ex.VIDEO_NAME}},
+        "2": {"class_type": "SVFRModelLoader", "inputs": {"model_folder": ".", "precision": "auto",
+                                                          "vae_precision": "auto"}},
+        "3": {"class_type": "SVFRFaceDetectorLoader", "inputs": {"detector": "retinaface (embedded)"}},
+        "4": {"class_type": "SVFRTaskVector", "inputs": {"bfr": True, "colorization": False, "inpainting": False}},
+        "5": {"class_type": "SVFRVideoRestore", "inputs": {
+            "model": ["2", 0], "detector": ["3", 0], "task": ["4", 0], "video": ["1", 0],
+            "mode": "tracked", "faces": "all", "index": 0, "crop_size": 512, "if_no_face": "pass through",
+            "seed": 77, "steps": 30, "pass1_steps": 50, "guidance_min": 2.0, "guidance_max": 2.0,
+            "window": 16, "overlap": 3, "noise_aug": 0.0, "i2i_strength": 1.0, "decode_chunk": 16,
+            "feather": 32, "erode": 24, "color_match": "lab", "preset": "default"}},
+        # format/codec "auto": Save Video copies the restored file's streams (any other choice decodes it)
+        "6": {"class_type": "SaveVideo", "inputs": {"video": ["5", 0], "filename_prefix": "svfr/long_video",
+                                                    "format": "auto", "codec": "auto"}},
+    }
+
+
+LONG_VIDEO_NOTE = (
+    "## Why this node for long clips\n"
+    "The modular graph (Face Crop -> Sampler -> Paste Back) passes IMAGE batches: every frame as float32, "
+    "H x W x 3 x 4 bytes (1080p: ~24 MB a frame, so one minute at 30 fps is ~45 GB of RAM for the frames, "
+    "and as much again for the pasted result). "
+    "**SVFR Restore Video** reads the video from its file and writes the result chunk by chunk, so RAM does "
+    "not grow with the length. For the whole video it keeps only the crop record (a transform and landmarks "
+    "per frame and face) and each face's latents (64 KB a frame at 512); frames are decoded and pasted a chunk "
+    "at a time. Its output is a file-backed VIDEO (an MP4 in ComfyUI's temp folder): Save Video with format "
+    "and codec `auto` copies it without decoding. Fps, timestamps and audio are kept.\n\n"
+    "## What to change\n"
+    "- **Load Video**: your clip (any size and length).\n"
+    "- `faces`: `all` (every face), `largest`, or `index`.\n"
+    "- **SVFR Task**: add colorization; inpainting takes one `mask` for all frames.\n"
+    "- `steps` / `pass1_steps`: 30 / 50 are the official values; fewer is faster.\n"
+    "- `preset`: `low_vram` for 8 GB GPUs; `reference`: a good photo of the face skips pass 1.\n\n"
+)
+# Notes longer than the others: their height (graph units) so the text fits
+NOTE_HEIGHTS = {"svfr_long_video": 440}
+
+
 WORKFLOWS_SPEC = {
     "svfr_bfr_video": (wf_bfr, "Blind face restoration of every face in a (non-square) video; fps and audio kept."),
     "svfr_bfr_colorization": (wf_bfr_colorization, "Restoration + colorization of an old black-and-white clip."),
@@ -130,7 +173,10 @@ WORKFLOWS_SPEC = {
     "svfr_srr_reference_photo": (wf_srr_reference_photo,
                                  "Self-referred refinement with your own reference photo of the face (pass 1 skipped)."),
     "svfr_vhs": (wf_vhs, "The same restoration with VideoHelperSuite's Load Video / Video Combine."),
+    "svfr_long_video": (wf_long_video, "Long videos: every face restored by the streaming node, from file to file, "
+                                       "with memory that does not grow with the length."),
 }
+NOTE_EXTRA = {"svfr_long_video": LONG_VIDEO_NOTE}
 
 
 def vhs_defs() -> dict:
@@ -196,7 +242,7 @@ def depths(api: dict) -> dict[str, int]:
     return depth
 
 
-def place(ui: dict, api: dict) -> None:
+def place(ui: dict, api: dict, note_height: int = NOTE_SIZE[1]) -> None:
     """Set every node's pos (no two overlap at their real size, title bars included) and the saved view.
 
     Nodes with inputs go in the column of their depth; each source then goes, left of its first
@@ -226,7 +272,7 @@ def place(ui: dict, api: dict) -> None:
              for c in range(max(1, n_cols - 1))] + [(n_cols * (NODE_W + COL_GAP), TITLE_H)]
     notes = [n for n in ui["nodes"] if str(n["id"]) not in api]
     for note in notes:
-        note["size"] = list(NOTE_SIZE)
+        note["size"] = [NOTE_SIZE[0], note_height]
 
     def fitted_scale(note: dict, spot: tuple[int, int]) -> float:
         note["pos"] = [ORIGIN[0] + spot[0], spot[1]]
@@ -289,13 +335,14 @@ def build_one(name: str, defs: dict) -> tuple[dict, dict]:
     make, description = WORKFLOWS_SPEC[name]
     api = make()
     notes = [{"pos": (0, 0), "title": "About this workflow",
-              "text": f"# {name}\n{description}\n\nInput files go to `ComfyUI/input/`.\n\n" + MODELS_NOTE}]
+              "text": f"# {name}\n{description}\n\n{NOTE_EXTRA.get(name, '')}Input files go to `ComfyUI/input/`.\n\n"
+                      + MODELS_NOTE}]
     ui = api_to_ui(api, defs, {}, notes=notes, name=name)
     for node in ui["nodes"]:
         if node["type"].startswith("VHS_"):
             _vhs_widgets(node, api[str(node["id"])], defs)
             node["size"] = node_size(node["type"], defs, node["widgets_values"])
-    place(ui, api)
+    place(ui, api, NOTE_HEIGHTS.get(name, NOTE_SIZE[1]))
     return ui, twin_of(api)
 
 
@@ -335,18 +382,21 @@ def main() -> int:
     ap.add_argument("--snapshot", metavar="URL", help="refresh node_inputs_snapshot.json from a running ComfyUI")
     ap.add_argument("--thumbnails", metavar="URL",
                     help="screenshot each UI workflow in a running ComfyUI (headless Chromium) into workflows/NAME.jpg")
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKFLOWS_SPEC),
+                    help="write only these workflows (e.g. a new one, leaving the others' thumbnails as they are)")
     args = ap.parse_args()
+    names = args.only or list(WORKFLOWS_SPEC)
     if args.snapshot:
         refresh_snapshot(args.snapshot)
     defs = load_defs()
     API_DIR.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOWS_SPEC:
+    for name in names:
         ui, twin = build_one(name, defs)
         write_atomic(WORKFLOWS / f"{name}.json", json.dumps(ui, indent=1, ensure_ascii=False) + "\n")
         write_atomic(API_DIR / f"{name}.api.json", json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {name}")
     if args.thumbnails:
-        write_thumbnails(args.thumbnails, list(WORKFLOWS_SPEC))
+        write_thumbnails(args.thumbnails, names)
     return 0
 
 
