@@ -41,7 +41,7 @@ class _DecodedTrack:
 
 
 def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode: str = "tracked", size: int = 512,
-                 mask: Optional[np.ndarray] = None, reference: Optional[np.ndarray] = None,
+                 mask: Optional[np.ndarray] = None, reference: Optional[np.ndarray] = None, reid: str = "auto",
                  color_match: str = "none", feather: Optional[float] = None, erode: Optional[float] = None,
                  allow_no_face: bool = False,
                  max_frames: Optional[int] = None, no_crop: bool = False, lossless: bool = False,
@@ -49,7 +49,9 @@ def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode:
                  cancel=None, **restore_kwargs) -> Path:
     """Restore ``src`` into ``dst`` (see the module docstring). ``mask``: one (H, W) inpainting mask in the
     input frame's pixels. reference: one image, or a list (1 for every face, or one per face track).
-    allow_no_face: a video without a usable face is copied unchanged instead of raising NoFaceError. lossless: lossless RGB output (exact pixels). ``progress_for(label)``: a progress
+    allow_no_face: a video without a usable face is copied unchanged instead of raising NoFaceError.
+    reid: how a face back after an absence joins its earlier track ("auto": ArcFace when the models have it,
+    else appearance; "arcface", "appearance", "off"; ``identity.reid_describers``). lossless: lossless RGB output (exact pixels). ``progress_for(label)``: a progress
     callback for each stage. restore_kwargs: tasks, seed, steps, ... as ``restore_video``."""
     from .video_io import VideoWriter, video_info
 
@@ -66,7 +68,8 @@ def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode:
                             say=say, progress_for=progress_for, cancel=cancel, **restore_kwargs)
         else:
             _restore_faces(models, src, writer, detector=detector, faces=faces, crop_mode=crop_mode, size=size,
-                           mask=mask, reference=reference, color_match=color_match, feather=feather, erode=erode,
+                           mask=mask, reference=reference, reid=reid, color_match=color_match, feather=feather,
+                           erode=erode,
                            allow_no_face=allow_no_face, expected=_expected_frames(info.frames, max_frames),
                            max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel,
                            **restore_kwargs)
@@ -97,21 +100,24 @@ def _references(reference) -> Optional[list]:
     return list(reference) if isinstance(reference, (list, tuple)) else [reference]
 
 
-def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mask, reference, color_match,
+def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mask, reference, reid, color_match,
                    feather, erode, allow_no_face, expected, max_frames, say, progress_for, cancel,
                    **restore_kwargs) -> None:
     from .faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
     from .faces.stream import TrackCrops, lab_stats_video, paste_video, plan_video, track_mask
+    from .identity import reid_describers
     from .restore_tracks import StreamedClip, restore_tracks
     from .video_io import FrameReader, iter_frames
 
     record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), detector, mode=crop_mode,
                               faces=faces, size=size, allow_no_face=allow_no_face,
+                              reid=reid_describers(reid, getattr(models, "arcface", None)),
                               total=_searched(expected, crop_mode),
                               progress=progress_for("faces"), cancel=cancel)
     n_tracks = len(record.tracks)
     say(f"{record.n_frames} frames, {n_tracks} face track(s)" +
-        (f"; skipped: {record.skipped}" if record.skipped else ""))
+        (f"; skipped: {record.skipped}" if record.skipped else "") +
+        (f"; {'; '.join(record.joined)}" if record.joined else ""))
     reader = FrameReader(src, chunk=16, max_frames=max_frames)
     try:
         clips = [StreamedClip(TrackCrops(reader, record, k), len(t.frame_indices), (size, size))

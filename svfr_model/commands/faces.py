@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--rotate", action="store_true", help="roll-align faces (default: upright crops)")
     p.add_argument("--min-face", type=float, default=16, help="skip faces smaller than this (pixels)")
     p.add_argument("--max-gap", type=int, default=12, help="interpolate at most this many face-less frames")
+    p.add_argument("--reid", default="appearance", choices=["appearance", "off"],
+                   help="a face back after leaving the frame joins its earlier track by appearance, or off (only "
+                        "where it left)")
     p.add_argument("--allow-no-face", action="store_true", help="no face: write an empty record instead of failing")
     p.add_argument("--lossless", action="store_true",
                    help="write lossless RGB crop videos (.mkv, libx264rgb) instead of H.264 yuv420p .mp4")
@@ -86,7 +89,8 @@ def run_crop(args) -> int:
 
     # Two passes over the file (detect, then crop) so memory stays bounded by one chunk of frames.
     found = detect_faces(iter_video(args.video, chunk=CHUNK), detector, mode=args.mode,
-                         detect_every=args.detect_every, max_side=args.max_side or None, progress=progress)
+                         detect_every=args.detect_every, max_side=args.max_side or None, progress=progress,
+                         reid=args.reid)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     record = plan_from_detections(found, mode=args.mode, faces=faces, size=args.size,

@@ -64,6 +64,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-crop", action="store_true", help="input is already a square face clip")
     p.add_argument("--faces", default="largest", help="largest | all | index of the face track (0 = largest)")
     p.add_argument("--crop-mode", default="tracked", choices=("tracked", "official"))
+    p.add_argument("--reid", default="auto", choices=("auto", "arcface", "appearance", "off"),
+                   help="a face back after leaving the frame joins its earlier track (one reference and identity "
+                        "per person): by ArcFace when the models have it (auto), by appearance, or off "
+                        "(only where it left)")
     p.add_argument("--color-match", default="none", choices=("none", "lab", "wavelet"))
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
     p.add_argument("--lossless", action="store_true",
@@ -164,7 +168,8 @@ def _run_streaming(args: argparse.Namespace, models, say) -> int:
         detector = load_detector("retinaface")
     faces = int(args.faces) if args.faces.isdigit() else args.faces
     path = restore_file(models, args.input, args.output, detector=detector, faces=faces, crop_mode=args.crop_mode,
-                        size=args.size, mask=mask, reference=reference, color_match=args.color_match,
+                        size=args.size, mask=mask, reference=reference, reid=args.reid,
+                        color_match=args.color_match,
                         max_frames=args.max_frames, no_crop=args.no_crop, lossless=args.lossless, say=say,
                         progress_for=lambda label: _Progress(args.quiet, label), **_common(args))
     say(f"wrote {path}")
@@ -220,8 +225,10 @@ def _run_in_memory(args: argparse.Namespace, models, say) -> int:
 
         frames = frames_u8  # uint8: cropped and pasted as the streaming path does, without a float copy
         faces = int(args.faces) if args.faces.isdigit() else args.faces
+        from ..identity import reid_describers
+
         crops = crop_faces(frames, get_detector(), mode=args.crop_mode, faces=faces, size=args.size,
-                           progress=_Progress(args.quiet, "faces"))
+                           reid=reid_describers(args.reid, models.arcface), progress=_Progress(args.quiet, "faces"))
         say(f"{len(crops.crops)} face track(s)" + (f"; skipped: {crops.record.skipped}" if crops.record.skipped else ""))
         masks = warp_mask_to_crops(torch.from_numpy(mask), crops.record) if mask is not None else None
         n_tracks = len(crops.crops)

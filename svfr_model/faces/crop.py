@@ -14,7 +14,7 @@ from .records import FaceCropRecord, FaceCrops, frame_index
 def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size: int = 512,
                detect_every: int = 1, max_side: int | None = 640, smoothing: float = DEFAULT_SMOOTHING,
                rotate: bool = False, min_face: float = DEFAULT_MIN_FACE, max_gap: int = DEFAULT_MAX_GAP,
-               allow_no_face: bool = False, progress=None, cancel=None) -> FaceCrops:
+               allow_no_face: bool = False, reid="appearance", progress=None, cancel=None) -> FaceCrops:
     """Detect, track and crop faces to size x size sequences (see module docstring).
 
     mode: "tracked" (per-frame 5-point framing, smoothed) or "official" (SVFR's static union box).
@@ -26,6 +26,9 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
     max_gap: frames without a face that are interpolated; longer gaps are left out of the crops.
     allow_no_face: with no usable face return no crops (paste-back then returns the frames untouched)
         instead of raising NoFaceError.
+    reid: how a face that left for longer than max_gap is recognised when it comes back, so one person is
+        one track: "appearance" (no model), "off" (only where it left), or describers such as
+        ``svfr_model.identity.ArcFaceDescriber`` (see ``faces.reid``).
     progress(done, total), cancel() -> bool: optional callbacks.
     """
     src = FrameSource(frames)
@@ -38,7 +41,8 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
 
     record = plan_crops(src, detector, mode=mode, faces=faces, size=size, detect_every=detect_every,
                         max_side=max_side, smoothing=smoothing, rotate=rotate, min_face=min_face,
-                        max_gap=max_gap, allow_no_face=allow_no_face, progress=detect_progress, cancel=cancel)
+                        max_gap=max_gap, allow_no_face=allow_no_face, reid=reid, progress=detect_progress,
+                        cancel=cancel)
     total = n_key[0] + len(src)
 
     def crop_progress(done, _total):

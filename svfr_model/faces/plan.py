@@ -5,7 +5,7 @@ only boxes, landmarks and transforms: the crop record (``records.FaceCropRecord`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from . import framing
 from .frames import FrameSource, check_cancel
 from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box
 from .records import FaceCropRecord, FaceTrack
+from .reid import describers_for, link_pieces, rejoin_tracks
 from .track import RawTrack, fill_track, link_detections
 
 MODES = ("tracked", "official")
@@ -77,20 +78,27 @@ def _check_params(mode, faces, size, detect_every, max_gap, smoothing, min_face)
 
 @dataclass
 class FaceDetections:
-    """Raw detector output of a video: {frame: (boxes, landmarks, scores)} for the searched frames."""
+    """Raw detector output of a video: {frame: (boxes, landmarks, scores)} for the searched frames.
+
+    descriptors: {describer name: {frame: (K, D) float16 vectors}} for re-joining a person's track pieces
+    (``reid``); describers: the describers that made them, in order of preference.
+    """
     detections: dict
     searched: list[int]
     n_frames: int
     frame_size: tuple[int, int]
+    descriptors: dict = field(default_factory=dict)
+    describers: tuple = ()
 
 
 def detect_faces(chunks, detector, *, mode: str = "tracked", detect_every: int = 1,
                  max_side: int | None = 640, total: int | None = None, progress=None,
-                 cancel=None) -> FaceDetections:
+                 cancel=None, reid="off") -> FaceDetections:
     """Run the detector on the frames ``crop_faces`` searches, reading ``chunks`` (an iterable of
     (m, H, W, C) frame arrays, e.g. ``video_io.iter_video``) once, in order: every
     ``detect_every``-th frame and the last (official mode: every 5th). ``progress(done, total)``
-    counts searched frames (``total`` as given, may be None)."""
+    counts searched frames (``total`` as given, may be None). ``reid``: describe each found face too
+    (``reid.describers_for``; tracked mode only) so a person's track can be re-joined after an absence."""
     if detector is None or not hasattr(detector, "detect"):
         raise InputError("detector must be a face detector (svfr_model.faces.detect.load_detector())")
     if mode not in MODES:
@@ -98,6 +106,8 @@ def detect_faces(chunks, detector, *, mode: str = "tracked", detect_every: int =
     every = OFFICIAL_SAMPLE_EVERY if mode == "official" else int(detect_every)
     if every < 1:
         raise InputError(f"detect_every={detect_every}: must be >= 1 (1 = detect on every frame)")
+    describers = describers_for(reid) if mode == "tracked" else ()
+    descriptors: dict[str, dict[int, np.ndarray]] = {d.name: {} for d in describers}
     detections: dict[int, tuple] = {}
     searched: list[int] = []
     n, hw, last = 0, None, None
@@ -107,6 +117,9 @@ def detect_faces(chunks, detector, *, mode: str = "tracked", detect_every: int =
         boxes, lms, scores = _detect(detector, image, max_side)
         if len(boxes):
             detections[f] = (boxes, lms, scores)
+            for d in describers:
+                if f % d.every == 0:
+                    descriptors[d.name][f] = np.asarray(d(image, lms), np.float16)  # half: stored per frame
         searched.append(f)
         if progress is not None:
             progress(len(searched), total)
@@ -127,13 +140,13 @@ def detect_faces(chunks, detector, *, mode: str = "tracked", detect_every: int =
         raise InputError("the video has no frames")
     if mode != "official" and searched[-1] != n - 1:
         run(n - 1, last)  # the last frame anchors the end of every track
-    return FaceDetections(detections, searched, n, hw)
+    return FaceDetections(detections, searched, n, hw, descriptors, describers)
 
 
 def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size: int = 512,
                detect_every: int = 1, max_side: int | None = 640, smoothing: float = DEFAULT_SMOOTHING,
                rotate: bool = False, min_face: float = DEFAULT_MIN_FACE, max_gap: int = DEFAULT_MAX_GAP,
-               allow_no_face: bool = False, progress=None, cancel=None) -> FaceCropRecord:
+               allow_no_face: bool = False, reid="appearance", progress=None, cancel=None) -> FaceCropRecord:
     """The detection and tracking half of :func:`crop_faces`: the record, without cropping pixels."""
     _check_params(mode, faces, size, detect_every, max_gap, smoothing, min_face)
     src = frames if isinstance(frames, FrameSource) else FrameSource(frames)
@@ -141,7 +154,7 @@ def plan_crops(frames, detector, *, mode: str = "tracked", faces="largest", size
     every = OFFICIAL_SAMPLE_EVERY if mode == "official" else int(detect_every)
     total = len(set(range(0, n, every)) | ({n - 1} if mode != "official" else set()))
     found = detect_faces([src], detector, mode=mode, detect_every=detect_every, max_side=max_side,
-                         total=total, progress=progress, cancel=cancel)
+                         total=total, progress=progress, cancel=cancel, reid=reid)
     return plan_from_detections(found, mode=mode, faces=faces, size=size, detect_every=detect_every,
                                 smoothing=smoothing, rotate=rotate, min_face=min_face, max_gap=max_gap,
                                 allow_no_face=allow_no_face)
@@ -162,7 +175,10 @@ def plan_from_detections(found: FaceDetections, *, mode: str = "tracked", faces=
         gap = max(int(max_gap), int(detect_every) - 1)
 
     record = FaceCropRecord((H, W), n, size, mode)
-    raw = link_detections(detections, max_gap=gap)
+    reid = mode == "tracked" and bool(found.describers)
+    # With describers, a long absence always ends a piece; rejoin_tracks then decides who came back.
+    raw = (link_pieces(detections, found.descriptors, found.describers, max_gap=gap) if reid
+           else link_detections(detections, max_gap=gap))
     usable: list[RawTrack] = []
     # A face must be seen on a few keyframes: single-frame detections are mostly false positives.
     need = min(MIN_DETECTIONS, len(keyframes))
@@ -175,6 +191,9 @@ def plan_from_detections(found: FaceDetections, *, mode: str = "tracked", faces=
                                   f"{t.frames[-1]}; {need} needed): likely a false detection")
         else:
             usable.append(t)
+    if reid and len(usable) > 1:
+        usable, joined = rejoin_tracks(usable, found.descriptors, found.describers)
+        record.joined.extend(str(j) for j in joined)
     # Largest first: mean box area weighted by how much of the video the face is in.
     usable.sort(key=lambda t: -t.mean_area * len(t.frames))
 

@@ -48,11 +48,12 @@ class FaceCropRecord:
     mode: str
     tracks: list[FaceTrack] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)  # track pieces of one person re-joined after an absence
 
     def to_json(self) -> str:
         return json.dumps({"format": "svfr-face-crops", "version": 1,
                            "frame_size": list(self.frame_size), "n_frames": self.n_frames, "size": self.size,
-                           "mode": self.mode, "skipped": list(self.skipped),
+                           "mode": self.mode, "skipped": list(self.skipped), "joined": list(self.joined),
                            "tracks": [t.to_dict() for t in self.tracks]})
 
     @classmethod
@@ -62,7 +63,8 @@ class FaceCropRecord:
             if d.get("format") != "svfr-face-crops":
                 raise ValueError("not a face crop record")
             return cls(tuple(int(v) for v in d["frame_size"]), int(d["n_frames"]), int(d["size"]), str(d["mode"]),
-                       [FaceTrack.from_dict(t) for t in d["tracks"]], list(d.get("skipped", [])))
+                       [FaceTrack.from_dict(t) for t in d["tracks"]], list(d.get("skipped", [])),
+                       list(d.get("joined", [])))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"face crop record is not valid ({exc}); pass the JSON written by crop_faces "
                              "/ `python -m svfr_model crop`") from exc

@@ -24,8 +24,8 @@ def plan_video(chunks: Iterable[tuple[int, np.ndarray, list]], detector, *, tota
                progress=None, cancel=None, **plan_kwargs) -> tuple[FaceCropRecord, list]:
     """Pass 1 over ``video_io.iter_frames`` chunks: the crop record and every frame's pts (in order).
 
-    plan_kwargs: ``plan_from_detections``'s (mode, faces, size, detect_every, smoothing, ...) and
-    ``max_side``. total: the expected number of searched frames for ``progress(done, total)`` (None:
+    plan_kwargs: ``plan_from_detections``'s (mode, faces, size, detect_every, smoothing, ...),
+    ``max_side`` and ``reid`` (default "appearance": see ``faces.reid``). total: the expected number of searched frames for ``progress(done, total)`` (None:
     unknown). Only one chunk of pixels is held at a time.
     """
     pts: list = []
@@ -35,10 +35,12 @@ def plan_video(chunks: Iterable[tuple[int, np.ndarray, list]], detector, *, tota
             pts.extend(chunk_pts)
             yield chunk
 
-    detect_keys = ("mode", "detect_every", "max_side")
+    plan_kwargs.setdefault("reid", "appearance")
+    detect_keys = ("mode", "detect_every", "max_side", "reid")
     found = detect_faces(frames(), detector, total=total, progress=progress, cancel=cancel,
                          **{k: plan_kwargs[k] for k in detect_keys if k in plan_kwargs})
     plan_kwargs.pop("max_side", None)
+    plan_kwargs.pop("reid", None)
     return plan_from_detections(found, **plan_kwargs), pts
 
 

@@ -13,17 +13,24 @@ import numpy as np
 
 @dataclass
 class RawTrack:
-    """Detections of one face: frame indices (ascending) with their boxes, landmarks and scores."""
+    """Detections of one face: frame indices (ascending) with their boxes, landmarks and scores.
+
+    ids: each detection's row in its frame's detector output (to find its describer vectors). breaks: frames
+    where a re-joined piece starts (``reid.rejoin_tracks``): never interpolated across.
+    """
     frames: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     landmarks: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    breaks: set[int] = field(default_factory=set)
 
-    def add(self, frame: int, box, lm, score) -> None:
+    def add(self, frame: int, box, lm, score, row: int = -1) -> None:
         self.frames.append(int(frame))
         self.boxes.append(np.asarray(box, dtype=np.float64))
         self.landmarks.append(np.asarray(lm, dtype=np.float64))
         self.scores.append(float(score))
+        self.ids.append(int(row))
 
     @property
     def median_size(self) -> float:
@@ -64,14 +71,20 @@ def _affinity(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
 
 
 def link_detections(detections: dict[int, tuple], *, max_gap: int, min_affinity: float = 0.1,
-                    relink_iou: float = 0.3) -> list[RawTrack]:
+                    relink_iou: float | None = 0.3, vectors: dict[int, np.ndarray] | None = None,
+                    switch_below: float = 0.0, window: int = 8) -> list[RawTrack]:
     """Tracks from ``{frame: (boxes (K,4), landmarks (K,5,2), scores (K,))}`` (frames need not be contiguous).
 
     A track unmatched for more than ``max_gap`` frames is continued only by a box overlapping its
     last one with IoU >= ``relink_iou``; :func:`fill_track` later splits it at such long gaps.
+    ``relink_iou=None``: never continued (``reid.rejoin_tracks`` decides by how the face looks).
+    vectors: ``{frame: (K, D)}`` unit appearance vectors of the detections; a detection whose vector has a
+    dot product below ``switch_below`` with the mean of the track's last ``window`` vectors does not continue
+    it, even in place: a cut from one person to another framed alike.
     """
     tracks: list[RawTrack] = []
     active: list[int] = []
+    recent: dict[int, list[np.ndarray]] = {}  # track -> its last vectors
     for f in sorted(detections):
         boxes, lms, scores = detections[f]
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -81,7 +94,17 @@ def link_detections(detections: dict[int, tuple], *, max_gap: int, min_affinity:
             aff = _affinity(prev, boxes)
             # After a long absence (cut, occlusion) a face is taken back only where it left off.
             stale = np.array([f - tracks[t].frames[-1] - 1 > max_gap for t in active])
-            aff[stale] = np.where(box_iou(prev[stale], boxes) >= relink_iou, aff[stale], 0.0)
+            if relink_iou is None:
+                aff[stale] = 0.0
+            else:
+                aff[stale] = np.where(box_iou(prev[stale], boxes) >= relink_iou, aff[stale], 0.0)
+            if vectors is not None and f in vectors and switch_below > 0:
+                cur = np.asarray(vectors[f], np.float64)
+                for ti, t in enumerate(active):
+                    if recent.get(t):
+                        mean = np.mean(recent[t], axis=0)
+                        sims = cur @ (mean / max(float(np.linalg.norm(mean)), 1e-12))
+                        aff[ti, sims < switch_below] = 0.0
             # Greedy: best remaining pair first.
             order = np.dstack(np.unravel_index(np.argsort(-aff, axis=None), aff.shape))[0]
             used_t: set[int] = set()
@@ -92,20 +115,28 @@ def link_detections(detections: dict[int, tuple], *, max_gap: int, min_affinity:
                     continue
                 used_t.add(ti)
                 unmatched.discard(di)
-                tracks[active[ti]].add(f, boxes[di], lms[di], scores[di])
+                tracks[active[ti]].add(f, boxes[di], lms[di], scores[di], di)
+                _remember(recent, active[ti], vectors, f, di, window)
         for di in sorted(unmatched):
             t = RawTrack()
-            t.add(f, boxes[di], lms[di], scores[di])
+            t.add(f, boxes[di], lms[di], scores[di], di)
             tracks.append(t)
             active.append(len(tracks) - 1)
+            _remember(recent, len(tracks) - 1, vectors, f, di, window)
     return tracks
+
+
+def _remember(recent: dict, t: int, vectors, f: int, di: int, window: int) -> None:
+    if vectors is not None and f in vectors and di < len(vectors[f]):
+        recent.setdefault(t, []).append(np.asarray(vectors[f][di], np.float64))
+        del recent[t][:-window]
 
 
 def fill_track(track: RawTrack, max_gap: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Per-frame landmarks and boxes for a track, split into contiguous segments.
 
     Gaps of at most ``max_gap`` missing frames are filled by linear interpolation (flagged);
-    longer gaps split the track, and those frames are left out. Returns a list of segments
+    longer gaps and the track's ``breaks`` split the track, and missing frames there are left out. Returns a list of segments
     ``(frames (n,), landmarks (n,5,2), boxes (n,4), interpolated (n,) bool)``.
     """
     frames = np.asarray(track.frames)
@@ -114,7 +145,7 @@ def fill_track(track: RawTrack, max_gap: int) -> list[tuple[np.ndarray, np.ndarr
     segments = []
     start = 0
     for i in range(1, len(frames) + 1):
-        if i == len(frames) or frames[i] - frames[i - 1] - 1 > max_gap:
+        if i == len(frames) or frames[i] - frames[i - 1] - 1 > max_gap or int(frames[i]) in track.breaks:
             segments.append(_interpolate(frames[start:i], lms[start:i], boxes[start:i]))
             start = i
     return segments
