@@ -292,15 +292,17 @@ def decode_restored(models: SVFRModels, latents: torch.Tensor, start: int, stop:
 
     The VAE decoder mixes frames within a decode chunk, so chunks are decoded at the same boundaries as the
     sink path (multiples of ``decode_chunk``): the frames are the ones the sink would have received.
+    Out of device memory: as ``sampler.decode``, the chunk is retried with half the frames (warned).
     """
-    from .vae import decode_chunk as decode_latents
+    from .sampler import decode
 
-    out = []
-    for a in range((start // decode_chunk) * decode_chunk, stop, decode_chunk):
-        frames = decode_latents(models.vae, latents[a:a + decode_chunk]).cpu()
-        frames = (frames * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
-        out.append(frames[max(start - a, 0):stop - a])
-    return torch.cat(out)
+    got: dict[int, torch.Tensor] = {}
+    first = (start // decode_chunk) * decode_chunk
+    decode(models.vae, latents, decode_chunk, lambda at, frames: got.__setitem__(at, frames),
+           chunks=list(range(first, stop, decode_chunk)))
+    frames = torch.cat([got[at] for at in sorted(got)])
+    frames = (frames * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+    return frames[start - first:stop - first]
 
 
 def _restore(models: SVFRModels, *args, offload: bool = False, **kwargs) -> RestoreResult:

@@ -193,3 +193,24 @@ def test_memory_estimate_uses_the_measured_constants():
     assert low.minimum == int(1.1 * 1.06 * GIB) <= low.required
     with pytest.raises(ValueError):
         estimate_memory(cfg_batch=3)
+
+
+def test_streaming_decode_retries_out_of_memory_and_keeps_the_frames(monkeypatch):
+    """``decode_restored`` (the file-to-file path's paste-back decode) recovers like ``sampler.decode``."""
+    from svfr_model.pipeline import decode_restored
+
+    m = _models()
+    lat = torch.randn((12, 4, 8, 8), generator=torch.Generator().manual_seed(3)) * 0.18215
+    want = decode_restored(m, lat, 2, 11, decode_chunk=4)  # frames 2..10 decoded in chunks of 4
+    real = sampler.decode_chunk
+
+    def flaky(vae, z):
+        if z.shape[0] > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real(vae, z)
+
+    monkeypatch.setattr(sampler, "decode_chunk", flaky)
+    with pytest.warns(UserWarning, match="retrying with 4 frames per chunk"):
+        got = decode_restored(m, lat, 2, 11, decode_chunk=8)
+    assert got.shape == want.shape == (9, 64, 64, 3)
+    torch.testing.assert_close(got, want)  # chunk 8 halved to 4: the chunk-4 frames exactly
