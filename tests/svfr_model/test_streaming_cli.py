@@ -170,3 +170,26 @@ def test_killed_run_leaves_no_output(tmp_path, test_models_dir, sig):
         assert rc == 143 and not partial.exists()  # cleaned up on the way out
     else:
         assert rc == -signal.SIGKILL  # nothing can clean up: only the temporary name is left
+
+
+@pytest.mark.parametrize("reid", ["auto", "off"])
+def test_person_back_elsewhere_is_one_track_with_largest(tmp_path, test_models_dir, reid):
+    """The face leaves the left side for 16 frames and comes back on the right. ``--faces largest`` restores
+    one person: with re-identification that is the face before and after; with ``--reid off`` the two
+    pieces are two tracks and only the longer one is restored."""
+    face = _face()
+    frames = np.full((34, 112, 224, 3), 60, np.uint8)
+    for i in range(10):
+        frames[i, 10:100, 8 + i % 8:98 + i % 8] = face
+    for i in range(26, 34):
+        frames[i, 10:100, 126 - i % 8:216 - i % 8] = face
+    src = _write(tmp_path / "moved.mp4", frames)
+    out = _restore(test_models_dir, src, tmp_path / f"out_{reid}.mp4", "--faces", "largest", "--reid", reid)
+    diff = np.abs(out.astype(np.int16) - frames.astype(np.int16)).max(-1)
+    before = diff[:10, 30:80, 30:70].mean((1, 2))
+    after = diff[26:, 30:80, 150:190].mean((1, 2))
+    assert (before > 8).all(), before
+    if reid == "auto":
+        assert (after > 8).all(), after
+    else:
+        assert np.array_equal(out[26:], frames[26:])  # the second piece was another "face": not selected
