@@ -138,7 +138,7 @@ def wf_long_video() -> dict:
             "seed": 77, "steps": 30, "pass1_steps": 50, "guidance_min": 2.0, "guidance_max": 2.0,
             "window": 16, "overlap": 3, "noise_aug": 0.0, "i2i_strength": 1.0, "decode_chunk": 16,
             "feather": 32, "erode": 24, "color_match": "lab", "preset": "default"}},
-        # format/codec "auto": Save Video copies the restored file's streams (any other choice decodes it)
+        # format/codec "auto": Save Video copies the restored file's streams, no frame is decoded
         "6": {"class_type": "SaveVideo", "inputs": {"video": ["5", 0], "filename_prefix": "svfr/long_video",
                                                     "format": "auto", "codec": "auto"}},
     }

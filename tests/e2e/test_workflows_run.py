@@ -27,6 +27,8 @@ RUN_TIMEOUT = 600
 # and required for "restored" face regions (the tiny random model repaints faces completely)
 UNCHANGED_MAX = 0.02
 CHANGED_MIN = 0.05
+# the node whose `faces` widget picks the faces: Face Crop (modular graph) or the streaming Restore Video
+FACE_CHOOSERS = ("SVFRFaceCrop", "SVFRVideoRestore")
 BORDER = 48  # pixels around each face clip excluded from the background check (crop boxes reach past the clip)
 
 _results: dict[str, object] = {}
@@ -130,7 +132,7 @@ def test_workflow_runs_and_restores_only_faces(name, client, server_dirs, source
     result = _results.get(name) if name in _results else run(client, name, wf, server_log)
     scale = float(np.prod([v["inputs"]["scale_by"] for v in wf.values() if v["class_type"] == "ImageScaleBy"]))
     frames = check_video(saved_video(result, wf, server_dirs["output"]), source, scale=scale)
-    faces = wf[node_of(wf, "SVFRFaceCrop")]["inputs"]["faces"]
+    faces = next(v["inputs"]["faces"] for v in wf.values() if v["class_type"] in FACE_CHOOSERS)
     boxes = ex.FACE_BOXES if faces == "all" else ex.FACE_BOXES[:1]  # the left face is the largest
     inside, outside = region_diffs(frames, source[0], ex.FACE_BOXES)
     assert outside < UNCHANGED_MAX, f"background changed by {outside:.4f}"
