@@ -18,7 +18,10 @@ class SVFRPasteBack(io.ComfyNode):
             description=(
                 "Pastes the restored face crops back into the original frames (any size and aspect "
                 "ratio) with a feathered edge and optional colour matching. Frames without a face "
-                "come back unchanged."
+                "come back unchanged. RAM: the output is a new float32 IMAGE batch as large as the input "
+                "frames, H x W x 3 x 4 bytes per frame (1080p: ~24 MB, so one minute at 30 fps is ~45 GB), "
+                "plus the mask (H x W x 4 bytes per frame). For long clips use SVFR Restore Video "
+                "(streaming): its memory does not grow with the video's length."
             ),
             inputs=[
                 io.Image.Input("images", tooltip="The original video frames (those given to SVFR Face Crop)."),
