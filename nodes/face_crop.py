@@ -5,11 +5,13 @@ import torch
 from comfy_api.latest import io
 
 from . import host
+from .sampling_options import advanced
 from .types import CATEGORY, SVFRFaceCrops, SVFRFaceDetector, image_to_frames, to_output
 
 MODES = ("tracked", "official")
 FACE_CHOICES = ("largest", "all", "index")
 NO_FACE = ("error", "pass through")
+REID = ("appearance", "off")  # svfr_model.faces.reid.REID_MODES
 
 
 class SVFRFaceCrop(io.ComfyNode):
@@ -43,6 +45,10 @@ class SVFRFaceCrop(io.ComfyNode):
                 io.Combo.Input("if_no_face", options=list(NO_FACE), default="error",
                                tooltip="error: stop with a message. pass through: no crops, and "
                                        "Paste Back returns the frames unchanged."),
+                advanced(io.Combo.Input(
+                    "reid", options=list(REID), default="appearance", optional=True,
+                    tooltip="A face back after leaving the frame joins its earlier track by how it looks, so each "
+                            "person is one track (one reference and identity). off: only where it left.")),
             ],
             outputs=[
                 io.Image.Output("crops", display_name="crops", tooltip="All face tracks concatenated along the batch, each track contiguous."),
@@ -54,13 +60,13 @@ class SVFRFaceCrop(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, detector, mode: str, faces: str, index: int, crop_size: int,
-                if_no_face: str) -> io.NodeOutput:
+                if_no_face: str, reid: str = "appearance") -> io.NodeOutput:
         from svfr_model.faces.pipeline import crop_faces
         from svfr_model.faces.preview import draw_crop_boxes
 
         frames = image_to_frames(images, "images")
         result = crop_faces(frames, detector, mode=mode, faces=index if faces == "index" else faces,
-                            size=crop_size, allow_no_face=(if_no_face == "pass through"),
+                            size=crop_size, allow_no_face=(if_no_face == "pass through"), reid=reid,
                             progress=host.progress_callback(), cancel=host.cancel_check)
         crops = torch.cat([c.float() for c in result.crops]) if result.crops else \
             torch.zeros((0, crop_size, crop_size, 3))

@@ -14,9 +14,11 @@ import torch
 from comfy_api.latest import io
 
 from . import host
-from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_options, preset_input,
+from .sampling_options import (OOM_HINT, advanced, check_window, estimate_for, memory_options, preset_input,
                                sampling_inputs)
 from .types import CATEGORY, SVFRFaceDetector, SVFRModel, SVFRTask, image_to_frames, mask_to_batch
+
+REID_CHOICES = ("auto", "arcface", "appearance", "off")  # svfr_model.identity.REID_CHOICES
 
 MODES = ("tracked", "official")
 FACE_CHOICES = ("largest", "all", "index")
@@ -118,6 +120,11 @@ class SVFRVideoRestore(io.ComfyNode):
                 io.Combo.Input("color_match", options=list(COLOR_MATCH), default="lab",
                                tooltip="Match the restored face's colours to the original: lab, wavelet or none."),
                 preset_input(),
+                advanced(io.Combo.Input(
+                    "reid", options=list(REID_CHOICES), default="auto", optional=True,
+                    tooltip="A face back after leaving the frame joins its earlier track, so each person is "
+                            "restored with one reference and identity. auto: by ArcFace when the model has it, "
+                            "else by appearance; off: only where it left.")),
             ],
             outputs=[
                 io.Video.Output("restored_video", display_name="video",
@@ -133,7 +140,8 @@ class SVFRVideoRestore(io.ComfyNode):
     def execute(cls, model, detector, task, video, mode: str, faces: str, index: int, crop_size: int,
                 if_no_face: str, seed: int, steps: int, pass1_steps: int, guidance_min: float, guidance_max: float,
                 window: int, overlap: int, noise_aug: float, i2i_strength: float, decode_chunk: int, feather: int,
-                erode: int, color_match: str, mask=None, reference=None, preset: str = "default") -> io.NodeOutput:
+                erode: int, color_match: str, mask=None, reference=None, preset: str = "default",
+                reid: str = "auto") -> io.NodeOutput:
         import folder_paths
         from comfy_api.latest import InputImpl
         from svfr_model.errors import InputError
@@ -158,7 +166,7 @@ class SVFRVideoRestore(io.ComfyNode):
         try:
             restore_file(model.models, _input_path(video), dst, detector=detector,
                          faces=index if faces == "index" else faces, crop_mode=mode, size=crop_size, mask=frame_mask,
-                         reference=refs, color_match=color_match, feather=feather * scale, erode=erode * scale,
+                         reference=refs, reid=reid, color_match=color_match, feather=feather * scale, erode=erode * scale,
                          allow_no_face=(if_no_face == "pass through"), progress_for=progress.stage,
                          cancel=host.cancel_check, tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
                          pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max, window=window,

@@ -60,7 +60,7 @@ def _base(video: str = ex.VIDEO_NAME, faces: str = "all", bfr: bool = True, colo
         "4": {"class_type": "SVFRFaceDetectorLoader", "inputs": {"detector": "retinaface (embedded)"}},
         "5": {"class_type": "SVFRFaceCrop", "inputs": {
             "images": ["2", 0], "detector": ["4", 0], "mode": "tracked", "faces": faces, "index": 0,
-            "crop_size": 512, "if_no_face": "pass through"}},
+            "crop_size": 512, "if_no_face": "pass through", "reid": "appearance"}},
         "6": {"class_type": "SVFRTaskVector", "inputs": {"bfr": bfr, "colorization": colorization,
                                                          "inpainting": inpainting}},
         "7": {"class_type": "SVFRSampler", "inputs": {
@@ -137,7 +137,7 @@ def wf_long_video() -> dict:
             "mode": "tracked", "faces": "all", "index": 0, "crop_size": 512, "if_no_face": "pass through",
             "seed": 77, "steps": 30, "pass1_steps": 50, "guidance_min": 2.0, "guidance_max": 2.0,
             "window": 16, "overlap": 3, "noise_aug": 0.0, "i2i_strength": 1.0, "decode_chunk": 16,
-            "feather": 32, "erode": 24, "color_match": "lab", "preset": "default"}},
+            "feather": 32, "erode": 24, "color_match": "lab", "preset": "default", "reid": "auto"}},
         # format/codec "auto": Save Video copies the restored file's streams, no frame is decoded
         "6": {"class_type": "SaveVideo", "inputs": {"video": ["5", 0], "filename_prefix": "svfr/long_video",
                                                     "format": "auto", "codec": "auto"}},

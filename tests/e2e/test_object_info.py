@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 EXPECTED = {
     "SVFRModelLoader": (["model_folder", "precision"], ["vae_precision", "vae"], ["SVFR_MODEL"]),
     "SVFRFaceDetectorLoader": (["detector"], [], ["SVFR_FACE_DETECTOR"]),
-    "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"], [],
+    "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"], ["reid"],
                      ["IMAGE", "SVFR_FACE_CROPS", "IMAGE"]),
     "SVFRTaskVector": (["bfr", "colorization", "inpainting"], [], ["SVFR_TASK"]),
     "SVFRInpaintMask": (["mask", "space"], ["faces"], ["SVFR_MASK"]),
@@ -25,7 +25,7 @@ EXPECTED = {
     "SVFRVideoRestore": (["model", "detector", "task", "video", "mode", "faces", "index", "crop_size", "if_no_face",
                           "seed", "steps", "pass1_steps", "guidance_min", "guidance_max", "window", "overlap",
                           "noise_aug", "i2i_strength", "decode_chunk", "feather", "erode", "color_match"],
-                         ["mask", "reference", "preset"], ["VIDEO"]),
+                         ["mask", "reference", "preset", "reid"], ["VIDEO"]),
 }
 
 

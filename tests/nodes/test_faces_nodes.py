@@ -152,3 +152,35 @@ def test_face_index_beyond_the_tracks_is_a_clear_error(node_classes, clip, detec
     with pytest.raises(InputError, match="only 1 face track"):
         node_classes["SVFRFaceCrop"].execute(images=clip, detector=detector, mode="tracked", faces="index",
                                              index=3, crop_size=CROP, if_no_face="error")
+
+
+def test_crop_node_reid_option_joins_a_person_back_elsewhere(pack, node_classes, detector):
+    """The astronaut leaves the left side for 20 frames and comes back on the right: one track with the
+    default reid (appearance), two with reid=off. The choices are the engine's."""
+    import importlib
+
+    from svfr_model.faces.reid import REID_MODES
+
+    assert importlib.import_module(f"{pack.__name__}.nodes.face_crop").REID == REID_MODES
+    face = torch.from_numpy(astronaut()[:400, 40:440].astype(np.float32) / 255.0)
+    face = torch.nn.functional.interpolate(face.permute(2, 0, 1)[None], size=(160, 160), mode="area")[0]
+    frames = torch.full((30, 200, 480, 3), 0.25)
+    for i in list(range(5)) + list(range(25, 30)):
+        x = 20 if i < 5 else 300
+        frames[i, 20:180, x:x + 160] = face.permute(1, 2, 0)
+    crop = node_classes["SVFRFaceCrop"]
+    args = dict(images=frames, detector=detector, mode="tracked", faces="all", index=0, crop_size=64,
+                if_no_face="error")
+    joined = crop.execute(**args).result[1]
+    assert [list(t.frame_indices) for t in joined.tracks] == [[0, 1, 2, 3, 4, 25, 26, 27, 28, 29]]
+    assert joined.joined and "elsewhere" in joined.joined[0]
+    apart = crop.execute(**args, reid="off").result[1]
+    assert sorted(list(t.frame_indices) for t in apart.tracks) == [[0, 1, 2, 3, 4], [25, 26, 27, 28, 29]]
+
+
+def test_restore_node_reid_choices_are_the_engines(pack):
+    import importlib
+
+    from svfr_model.identity import REID_CHOICES
+
+    assert importlib.import_module(f"{pack.__name__}.nodes.video_restore").REID_CHOICES == REID_CHOICES

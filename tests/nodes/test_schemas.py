@@ -13,7 +13,7 @@ EXPECTED = {
     # node_id: (inputs in order, outputs in order) -- the contract in docs/nodes.md
     "SVFRModelLoader": (["model_folder", "precision", "vae_precision", "vae"], [("svfr_model", "SVFR_MODEL")]),
     "SVFRFaceDetectorLoader": (["detector"], [("detector", "SVFR_FACE_DETECTOR")]),
-    "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"],
+    "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face", "reid"],
                      [("crops", "IMAGE"), ("faces", "SVFR_FACE_CROPS"), ("preview", "IMAGE")]),
     "SVFRTaskVector": (["bfr", "colorization", "inpainting"], [("task", "SVFR_TASK")]),
     "SVFRInpaintMask": (["mask", "space", "faces"], [("mask", "SVFR_MASK")]),
@@ -26,7 +26,7 @@ EXPECTED = {
     "SVFRVideoRestore": (["model", "detector", "task", "video", "mask", "reference", "mode", "faces", "index",
                           "crop_size", "if_no_face", "seed", "steps", "pass1_steps", "guidance_min", "guidance_max",
                           "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk", "feather", "erode",
-                          "color_match", "preset"],
+                          "color_match", "preset", "reid"],
                          [("video", "VIDEO")]),
 }
 
