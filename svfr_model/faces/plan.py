@@ -118,7 +118,7 @@ def detect_faces(chunks, detector, *, mode: str = "tracked", detect_every: int =
         if len(boxes):
             detections[f] = (boxes, lms, scores)
             for d in describers:
-                if f % d.every == 0:
+                if len(searched) % d.every == 0:  # every n-th searched frame (also with detect_every)
                     descriptors[d.name][f] = np.asarray(d(image, lms), np.float16)  # half: stored per frame
         searched.append(f)
         if progress is not None:

@@ -31,7 +31,7 @@ class FaceDescriber(Protocol):
     """Turns the faces of one frame into unit vectors whose dot product says "same person"."""
 
     name: str
-    every: int  # describe every n-th frame (1: all); a costly model samples
+    every: int  # describe every n-th searched frame (1: all); a costly model samples
     join: float  # similarity from which two pieces anywhere in the frame are one person
     join_in_place: float  # the same, for a face that came back where it left
     switch_below: float  # frame by frame: below this against the track's recent mean is someone else (0: off)

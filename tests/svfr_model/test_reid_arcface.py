@@ -81,3 +81,13 @@ def test_detection_pass_samples_arcface_and_describes_every_face_by_appearance()
     for f, rows in found.descriptors["arcface"].items():
         assert rows.shape == (len(found.detections[f][0]), 32) and rows.dtype == np.float16
         np.testing.assert_allclose(np.linalg.norm(rows.astype(np.float32), axis=1), 1.0, atol=2e-3)
+
+
+def test_sampling_counts_searched_frames_with_detect_every():
+    from svfr_model.faces.detect import load_detector
+
+    frames = np.stack(read_video_rgb(carphone(), max_frames=23))
+    found = detect_faces([frames], load_detector(), detect_every=2,
+                         reid=[ArcFaceDescriber(_tiny_arcface(), every=5)])
+    assert sorted(found.descriptors["arcface"]) == [0, 10, 20]  # every 5th of the frames searched (0, 2, 4, ...)
+    assert sorted(found.descriptors["appearance"]) == list(range(0, 23, 2))  # 22 is also the last frame
