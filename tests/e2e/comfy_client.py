@@ -108,6 +108,22 @@ class ComfyClient:
     def interrupt(self) -> None:
         self._post("/interrupt", {})
 
+    def cancel(self, prompt_id: str, timeout: float = 120.0) -> None:
+        """Take a queued prompt off the queue, or stop it if it already runs, and wait until it is gone."""
+        self._post("/queue", {"delete": [prompt_id]})
+        t0 = time.monotonic()
+        while True:
+            queue = self._get("/queue")
+            running = [item[1] for item in queue.get("queue_running", [])]
+            pending = [item[1] for item in queue.get("queue_pending", [])]
+            if prompt_id not in running and prompt_id not in pending:
+                return
+            if prompt_id in running:
+                self.interrupt()
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"prompt {prompt_id} still queued or running after {timeout:.0f}s")
+            time.sleep(0.5)
+
     def view(self, file: dict) -> bytes:
         q = urllib.parse.urlencode({"filename": file["filename"], "subfolder": file.get("subfolder", ""),
                                     "type": file.get("type", "output")})
