@@ -179,6 +179,9 @@ def iter_frames(path, *, chunk: int = 32, max_frames: int | None = None):
     """
     import av
 
+    from .host_memory import pin_mmap_threshold
+
+    pin_mmap_threshold()  # frame-sized buffers freed back to the system: memory flat over a long video
     container = _open(path, "video")
     try:
         stream = _video_stream(container, path)
