@@ -250,6 +250,8 @@ def main() -> int:
             print(f"| {n} | {MODES[mode]} | {wall:.1f} | {n / wall:.2f} | {rss:.0f} | {count_frames(saved)} | "
                   f"{os.getloadavg()[0]:.1f} |", flush=True)
     lo, hi = min(args.frames), max(args.frames)
+    if lo == hi:  # one length: nothing to compare
+        return 0
     ok = True
     print()
     for mode in args.modes:
