@@ -101,7 +101,7 @@ def link_detections(detections: dict[int, tuple], *, max_gap: int, min_affinity:
             if vectors is not None and f in vectors and switch_below > 0:
                 cur = np.asarray(vectors[f], np.float64)
                 for ti, t in enumerate(active):
-                    if recent.get(t):
+                    if recent.get(t) and aff[ti].any():  # only tracks this frame could still continue
                         mean = np.mean(recent[t], axis=0)
                         sims = cur @ (mean / max(float(np.linalg.norm(mean)), 1e-12))
                         aff[ti, sims < switch_below] = 0.0
