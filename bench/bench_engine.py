@@ -32,8 +32,8 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(REPO))
-    from svfr_model.models import load_svfr_models
-    from svfr_model.pipeline import restore_video
+    from svfr_model.weights.models import load_svfr_models
+    from svfr_model.diffusion.passes import restore_video
 
     models = load_svfr_models(args.models)
     g = torch.Generator().manual_seed(0)
@@ -75,9 +75,9 @@ def pass1_child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(REPO))
-    from svfr_model.models import load_svfr_models
-    from svfr_model.sampler import PassConfig, run_pass
-    from svfr_model.scheduler import make_schedule
+    from svfr_model.weights.models import load_svfr_models
+    from svfr_model.diffusion.sampler import PassConfig, run_pass
+    from svfr_model.diffusion.scheduler import make_schedule
 
     models = load_svfr_models(args.models)
     frames = torch.rand((16, 3, args.size, args.size), generator=torch.Generator().manual_seed(0)) * 2 - 1

@@ -38,7 +38,7 @@ SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 def _source_clip():
     import cv2
 
-    from svfr_model.video_io import read_video
+    from svfr_model.video import read_video
 
     demo = ROOT / "tests" / "fixtures" / "svfr_demo" / "lq3.mp4"
     if demo.is_file():

@@ -34,8 +34,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from svfr_model.memory import estimate_memory  # noqa: E402
-from svfr_model.presets import PRESET_NAMES, preset_options  # noqa: E402
+from svfr_model.diffusion.memory import estimate_memory  # noqa: E402
+from svfr_model.diffusion.presets import PRESET_NAMES, preset_options  # noqa: E402
 
 TINY_UNET = dict(block_out_channels=[32, 32, 32, 32], num_attention_heads=[2, 4, 4, 8])
 TINY_VAE = dict(block_out_channels=[32, 32, 32, 32])
@@ -43,11 +43,11 @@ TINY_VAE = dict(block_out_channels=[32, 32, 32, 32])
 
 def build_models(device: torch.device, dtype: str, vae_dtype: str, tiny: bool, seed: int = 0):
     """Random weights on ``device`` (the configs are the real SVD-xt ones unless ``tiny``)."""
-    from svfr_model.id_projector import IDProjector
-    from svfr_model.models import SVFRModels
-    from svfr_model.scheduler import default_scheduler_config
-    from svfr_model.unet import build_unet, default_unet_config
-    from svfr_model.vae import build_vae, default_vae_config
+    from svfr_model.networks.id_projector import IDProjector
+    from svfr_model.weights.models import SVFRModels
+    from svfr_model.diffusion.scheduler import default_scheduler_config
+    from svfr_model.networks.unet import build_unet, default_unet_config
+    from svfr_model.networks.vae import build_vae, default_vae_config
 
     torch.manual_seed(seed)
     ucfg, vcfg = default_unet_config(), default_vae_config()
@@ -117,7 +117,7 @@ def compare(out: torch.Tensor, ref: torch.Tensor) -> dict:
 
 
 def run_one(models, frames, preset: str, steps: tuple[int, int], device, timer: UNetTimer, seed: int = 77):
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     opts = preset_options(preset)
     tokens = torch.randn((49, 1024), generator=torch.Generator().manual_seed(1)) * 0.1
@@ -148,7 +148,7 @@ def run_one(models, frames, preset: str, steps: tuple[int, int], device, timer: 
 
 def compile_check(models, device, size: int, mode: str, window: int = 16, calls: int = 10) -> dict:
     """One 16-frame CFG UNet call: eager vs compiled (first call = compile time, then steady state)."""
-    from svfr_model.speed import compile_unet
+    from svfr_model.diffusion.speed import compile_unet
 
     h = size // 8
     x = torch.randn((2, window, 12, h, h), device=device, dtype=models.dtype)

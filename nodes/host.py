@@ -14,8 +14,7 @@ import torch
 from .model_folders import (FOLDER_KEY, ROOT_CHOICE, model_folder_choices, register_model_folder,  # noqa: F401
                             resolve_model_folder, svfr_paths)
 
-PRECISIONS = ("auto", "fp16", "bf16", "fp32")
-_DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
+from svfr_model.precision import DTYPE_NAMES as _DTYPE_NAMES
 
 
 def pick_dtype(precision: str) -> str:
@@ -32,7 +31,7 @@ def pick_dtype(precision: str) -> str:
 class SVFRModelHandle:
     """What SVFR_MODEL carries: the engine's models, their ModelPatchers and the chosen precision."""
 
-    models: Any  # svfr_model.models.SVFRModels
+    models: Any  # svfr_model.weights.models.SVFRModels
     patchers: list = field(default_factory=list)
     dtype: str = "fp32"
     source: str = ""
@@ -79,7 +78,7 @@ def load_for_inference(handle: SVFRModelHandle, memory_required: int = 0,
 
     force_full_load: the SVFR modules are plain diffusers/torch layers, not comfy.ops, so ComfyUI's
     partial --lowvram loading would leave some layers on the offload device (documented fallback).
-    memory_required: activation bytes the run needs beyond the weights (svfr_model.memory), so ComfyUI
+    memory_required: activation bytes the run needs beyond the weights (svfr_model.diffusion.memory), so ComfyUI
     frees other models first.
     """
     import comfy.model_management as mm
@@ -173,7 +172,7 @@ class ProgressOverTracks:
 
     def show_latents(self, x0) -> None:
         """Engine preview hook: the window's predicted latents as an image, at the current progress."""
-        from svfr_model.preview import window_preview
+        from svfr_model.diffusion.preview import window_preview
 
         if self.previews:
             self.bar.update_absolute(self.value, self.total, _preview_tuple(window_preview(x0)))

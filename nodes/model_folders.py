@@ -8,10 +8,10 @@ Places, in order:
   case-sensitive, so that is another folder): entries say where they came from, e.g.
   ``. (models/SVFR)`` or ``SVFR-main (models/SVFR)``.
 
-A folder counts when it holds (part of) a model set in any layout ``svfr_model.model_files`` reads: the
+A folder counts when it holds (part of) a model set in any layout ``svfr_model.weights.model_files`` reads: the
 official one (``face_restoration/``, ``stable-video-diffusion-img2vid-xt/``), a cloned SVFR repository
 (the same two under ``models/``), or the files side by side. Partial sets are listed too, so the
-loader can say what is missing. Loading always goes through ``svfr_model.model_files``.
+loader can say what is missing. Loading always goes through ``svfr_model.weights.model_files``.
 """
 from __future__ import annotations
 

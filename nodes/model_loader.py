@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from comfy_api.latest import io
+from svfr_model.precision import PRECISIONS, VAE_PRECISIONS
 
 from . import host
 from .types import CATEGORY, SVFRModel
@@ -29,7 +30,7 @@ class SVFRModelLoader(io.ComfyNode):
                             "SVFR packs) end with '(models/SVFR)'.",
                 ),
                 io.Combo.Input(
-                    "precision", options=list(host.PRECISIONS), default="auto",
+                    "precision", options=list(PRECISIONS), default="auto",
                     tooltip="Weight/compute precision. auto: ComfyUI's choice for this device "
                             "(fp16 on most GPUs, fp32 on CPU).",
                 ),
@@ -68,7 +69,6 @@ class SVFRModelLoader(io.ComfyNode):
         return io.NodeOutput(handle)
 
 
-VAE_PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 
 
 def pick_vae_dtype(precision: str | None) -> str:
@@ -89,8 +89,8 @@ def load_model_set(root: str, dtype: str, device: str, comfy_vae=None, vae_dtype
     """Check every file first (one error naming all missing ones, ArcFace included: the node always
     needs it for the identity tokens), then load strictly. With ``comfy_vae`` (the ComfyUI VAE input) no
     VAE is needed on disk, in any layout; it is converted only once the files are known to be there."""
-    from svfr_model.model_files import find_model_files
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.model_files import find_model_files
+    from svfr_model.weights.models import load_svfr_models
 
     find_model_files(root, require_arcface=True, require_vae=comfy_vae is None)  # cheap: file checks only
     vae_module = _convert_comfy_vae(comfy_vae) if comfy_vae is not None else None
@@ -104,7 +104,7 @@ def _convert_comfy_vae(vae):
     ComfyUI's own vae.encode/decode are not used: their scaling and latent sampling differ from SVFR's.
     """
     from svfr_model.errors import WeightsError
-    from svfr_model import svd_single_file
+    from svfr_model.weights import svd_single_file
 
     first_stage = getattr(vae, "first_stage_model", None)
     if first_stage is None:

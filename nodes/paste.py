@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from .face_options import color_match_input, erode_input, paste_options_from
 from .types import CATEGORY, SVFRFaceCrops, image_to_frames, split_by_tracks, to_output
-
-COLOR_MATCH = ("lab", "wavelet", "none")  # the engine's colour modes (svfr_model.faces.color.COLOR_MODES)
 
 
 class SVFRPasteBack(io.ComfyNode):
@@ -29,11 +28,8 @@ class SVFRPasteBack(io.ComfyNode):
                 SVFRFaceCrops.Input("faces", tooltip="The crop record from SVFR Face Crop."),
                 io.Int.Input("feather", default=32, min=0, max=256,
                              tooltip="Width in crop pixels (of 512) of the soft edge between face and background."),
-                io.Combo.Input("color_match", options=list(COLOR_MATCH), default="lab",
-                               tooltip="Match the restored face's colours to the original: lab (mean/std "
-                                       "in Lab), wavelet (low frequencies), or none."),
-                io.Int.Input("erode", default=24, min=0, max=256,
-                             tooltip="Border of the crop (in crop pixels of 512) left untouched before the feather."),
+                color_match_input(),
+                erode_input(),
             ],
             outputs=[
                 io.Image.Output("pasted", display_name="images", tooltip="Frames with restored faces, original size."),
@@ -43,12 +39,11 @@ class SVFRPasteBack(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, restored, faces, feather: int, color_match: str, erode: int = 24) -> io.NodeOutput:
-        from svfr_model.faces.pipeline import paste_faces
+        from svfr_model.faces import paste_faces
 
         frames = image_to_frames(images, "images")
         per_track = split_by_tracks(image_to_frames(restored, "restored"), faces, "restored")
-        # widths are given for 512 crops (the model size); the engine takes them at the record's size
-        scale = faces.size / 512.0
-        out, mask = paste_faces(frames, per_track, faces, feather=feather * scale, erode=erode * scale,
-                                color_match=color_match, return_mask=True)
+        opts = paste_options_from(feather, erode, color_match)
+        out, mask = paste_faces(frames, per_track, faces, color_match=opts.color_match, return_mask=True,
+                                **opts.widths(faces.size))
         return io.NodeOutput(to_output(out), to_output(mask))

@@ -5,8 +5,8 @@ import torch
 from comfy_api.latest import io
 
 from . import host
-from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_options, preset_input,
-                               sampling_inputs)
+from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_options, preset_input,  # noqa: F401
+                               sampling_inputs, sampling_options_from)
 from .types import (CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, mask_to_batch,
                     to_output, track_lengths)
 
@@ -70,11 +70,11 @@ class SVFRSampler(io.ComfyNode):
         return check_window(window, overlap)
 
     @classmethod
-    def execute(cls, model, crops, task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
-                guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
-                decode_chunk: int, mask=None, reference=None, faces=None, preset: str = "default") -> io.NodeOutput:
-        from svfr_model.restore_tracks import restore_tracks
+    def execute(cls, model, crops, task, mask=None, reference=None, faces=None, preset: str = "default",
+                **widgets) -> io.NodeOutput:
+        from svfr_model.restore.tracks import restore_tracks
 
+        options = sampling_options_from(task, preset=preset, **widgets)
         frames = image_to_frames(crops, "crops")
         n_total, size = int(frames.shape[0]), int(frames.shape[1])
         lengths = track_lengths(faces, n_total, "crops") if faces is not None else [n_total]
@@ -83,13 +83,11 @@ class SVFRSampler(io.ComfyNode):
             return io.NodeOutput(to_output(empty), to_output(empty))
         refs = list(image_to_frames(reference, "reference")) if reference is not None else None
         masks = mask_to_batch(mask, "mask") if mask is not None else None
-        tasks = [int(round(float(b))) for b in task]
         starts = [sum(lengths[:k]) for k in range(len(lengths))]
         clips = [frames[s:s + n] for s, n in zip(starts, lengths)]
         track_masks = [_pick(masks, s, n, n_total, "mask") for s, n in zip(starts, lengths)]
 
-        memory = memory_options(preset, decode_chunk)
-        need = estimate_for(model.models, memory, size, int(frames.shape[2]), window)
+        need = estimate_for(model.models, options, size, int(frames.shape[2]), options.window)
         host.load_for_inference(model, memory_required=need.required, minimum_memory_required=need.minimum)
         progress = host.ProgressOverTracks(lengths)
 
@@ -101,12 +99,9 @@ class SVFRSampler(io.ComfyNode):
 
         try:
             results = restore_tracks(
-                model.models, clips, faces, references=refs, masks=track_masks,
-                progress_for_track=progress_for_track, no_face_hint=NO_FACE_HINT,
-                tasks=tasks, seed=seed, steps=steps, pass1_steps=pass1_steps,
-                guidance_min=guidance_min, guidance_max=guidance_max, window=window, overlap=overlap,
-                noise_aug=noise_aug, i2i_strength=i2i_strength, **memory,
-                dtype=model.dtype, device=model.device, cancel=host.cancel_check,
+                model.models, clips, faces, options.replace(dtype=model.dtype, device=model.device),
+                references=refs, masks=track_masks, progress_for_track=progress_for_track,
+                no_face_hint=NO_FACE_HINT, cancel=host.cancel_check,
                 preview=progress.show_latents if progress.previews else None,  # live previews while denoising
             )
         except torch.OutOfMemoryError as exc:  # the engine's message says what; this says where to change it

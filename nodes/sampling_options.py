@@ -35,7 +35,7 @@ OOM_HINT = ("In ComfyUI: set the node's preset to low_vram (or lower decode_chun
 
 def memory_options(preset: str | None, decode_chunk: int) -> dict:
     """The preset's engine options; the node's decode_chunk applies, capped by low_vram's chunk."""
-    from svfr_model.presets import preset_options
+    from svfr_model.diffusion.presets import preset_options
 
     options = preset_options(preset or "default")
     options["decode_chunk"] = decode_chunk if options["decode_chunk"] >= 16 else min(decode_chunk,
@@ -43,13 +43,27 @@ def memory_options(preset: str | None, decode_chunk: int) -> dict:
     return options
 
 
-def estimate_for(models, memory: dict, height: int, width: int, window: int):
-    """Activation memory to ask ComfyUI for (svfr_model.memory, calibrated on an H200)."""
-    from svfr_model.memory import estimate_memory
+def sampling_options_from(task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
+                          guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
+                          decode_chunk: int, preset: str | None = "default"):
+    """The widgets of ``sampling_inputs()`` + the task and preset -> the engine's ``SamplingOptions``."""
+    from svfr_model.diffusion.options import SamplingOptions
 
+    return SamplingOptions(tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
+                           pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max,
+                           window=window, overlap=overlap, noise_aug=noise_aug, i2i_strength=i2i_strength,
+                           **memory_options(preset, decode_chunk))
+
+
+def estimate_for(models, memory, height: int, width: int, window: int):
+    """Activation memory to ask ComfyUI for (svfr_model.diffusion.memory, calibrated on an H200).
+    ``memory``: a ``SamplingOptions`` or the dict of ``memory_options``."""
+    from svfr_model.diffusion.memory import estimate_memory
+
+    get = memory.get if isinstance(memory, dict) else lambda name: getattr(memory, name)
     return estimate_memory(height=height, width=width, window=window,
-                           cfg_batch=1 if memory["cfg_sequential"] else 2, decode_chunk=memory["decode_chunk"],
-                           encode_chunk=memory["encode_chunk"], unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
+                           cfg_batch=1 if get("cfg_sequential") else 2, decode_chunk=get("decode_chunk"),
+                           encode_chunk=get("encode_chunk"), unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
 
 
 def check_window(window, overlap) -> bool | str:
@@ -65,7 +79,7 @@ def check_window(window, overlap) -> bool | str:
 
 
 def preset_input() -> io.Combo.Input:
-    from svfr_model.presets import PRESET_NAMES
+    from svfr_model.diffusion.presets import PRESET_NAMES
 
     return io.Combo.Input("preset", options=list(PRESET_NAMES), default="default", optional=True,
                           tooltip="Memory preset. default: the official computation. low_vram (8 GB cards): "

@@ -11,7 +11,7 @@ _LABELS = {"bfr": "BFR", "colorization": "colorization", "inpainting": "inpainti
 
 def task_label(bits) -> str:
     """'BFR + colorization' style name of the active combination (the web extension shows the same)."""
-    from svfr_model.tasks import task_names
+    from svfr_model.diffusion.tasks import task_names
 
     return " + ".join(_LABELS[n] for n in task_names([int(b) for b in bits])) or "none"
 
@@ -49,7 +49,7 @@ class SVFRTaskVector(io.ComfyNode):
 
     @classmethod
     def execute(cls, bfr: bool, colorization: bool, inpainting: bool) -> io.NodeOutput:
-        from svfr_model.tasks import parse_tasks
+        from svfr_model.diffusion.tasks import parse_tasks
 
         # parse_tasks refuses the empty selection (validate_inputs is skipped for linked toggles)
         bits = parse_tasks([int(bool(bfr)), int(bool(colorization)), int(bool(inpainting))])

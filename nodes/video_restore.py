@@ -1,7 +1,7 @@
 """SVFRVideoRestore: core VIDEO in, VIDEO out, streamed from file to file (memory does not grow with length).
 
 The same detection, tracking, restoration and paste-back as the modular graph (Face Crop -> Sampler ->
-Paste Back), run by ``svfr_model.restore_file`` straight from the input file to a temporary output file;
+Paste Back), run by ``svfr_model.restore.file`` straight from the input file to a temporary output file;
 the output is a file-backed VIDEO, so Save Video and other VIDEO consumers read it from disk.
 """
 from __future__ import annotations
@@ -14,16 +14,12 @@ import torch
 from comfy_api.latest import io
 
 from . import host
-from .sampling_options import (OOM_HINT, advanced, check_window, estimate_for, memory_options, preset_input,
-                               sampling_inputs)
+from .face_options import (color_match_input, erode_input, face_inputs, face_options_from, feather_input,
+                           paste_options_from, reid_input)
+from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_options, preset_input,  # noqa: F401
+                               sampling_inputs, sampling_options_from)
 from .types import CATEGORY, SVFRFaceDetector, SVFRModel, SVFRTask, image_to_frames, mask_to_batch
 
-REID_CHOICES = ("auto", "arcface", "appearance", "off")  # svfr_model.identity.REID_CHOICES
-
-MODES = ("tracked", "official")
-FACE_CHOICES = ("largest", "all", "index")
-NO_FACE = ("error", "pass through")
-COLOR_MATCH = ("lab", "wavelet", "none")
 
 
 class StagedProgress:
@@ -63,7 +59,7 @@ class StagedProgress:
 
     def show_latents(self, x0) -> None:
         """Engine preview hook: the window's predicted latents as an image, at the current progress."""
-        from svfr_model.preview import window_preview
+        from svfr_model.diffusion.preview import window_preview
 
         self.bar.update_absolute(self.value, self.STEPS, host._preview_tuple(window_preview(x0)))
 
@@ -103,28 +99,15 @@ class SVFRVideoRestore(io.ComfyNode):
                               tooltip="Inpainting region drawn on the video frame (one mask for all frames)."),
                 io.Image.Input("reference", optional=True,
                                tooltip="A good image of the face: skips pass 1. One image, or one per face track."),
-                io.Combo.Input("mode", options=list(MODES), default="tracked",
-                               tooltip="tracked: a smoothed box per frame. official: one static box per face."),
-                io.Combo.Input("faces", options=list(FACE_CHOICES), default="largest",
-                               tooltip="largest: the biggest face only. all: every face track. index: see 'index'."),
-                io.Int.Input("index", default=0, min=0, max=63, tooltip="Track to use when faces=index (0 = largest)."),
-                io.Int.Input("crop_size", default=512, min=64, max=1024, step=64,
-                             tooltip="Crop resolution. SVFR was trained at 512: change only for experiments."),
-                io.Combo.Input("if_no_face", options=list(NO_FACE), default="error",
-                               tooltip="error: stop with a message. pass through: the video comes back unchanged."),
+                *face_inputs(mode_tooltip="tracked: a smoothed box per frame. official: one static box per face.",
+                             no_face_tooltip="error: stop with a message. pass through: the video comes back "
+                                             "unchanged."),
                 *sampling_inputs(),
-                io.Int.Input("feather", default=32, min=0, max=256,
-                             tooltip="Soft edge width in crop pixels (of 512) between face and background."),
-                io.Int.Input("erode", default=24, min=0, max=256,
-                             tooltip="Crop border (in crop pixels of 512) left untouched before the feather."),
-                io.Combo.Input("color_match", options=list(COLOR_MATCH), default="lab",
-                               tooltip="Match the restored face's colours to the original: lab, wavelet or none."),
+                feather_input(),
+                erode_input(),
+                color_match_input(),
                 preset_input(),
-                advanced(io.Combo.Input(
-                    "reid", options=list(REID_CHOICES), default="auto", optional=True,
-                    tooltip="A face back after leaving the frame joins its earlier track, so each person is "
-                            "restored with one reference and identity. auto: by ArcFace when the model has it, "
-                            "else by appearance; off: only where it left.")),
+                reid_input(with_model=True),
             ],
             outputs=[
                 io.Video.Output("restored_video", display_name="video",
@@ -137,16 +120,18 @@ class SVFRVideoRestore(io.ComfyNode):
         return check_window(window, overlap)
 
     @classmethod
-    def execute(cls, model, detector, task, video, mode: str, faces: str, index: int, crop_size: int,
-                if_no_face: str, seed: int, steps: int, pass1_steps: int, guidance_min: float, guidance_max: float,
-                window: int, overlap: int, noise_aug: float, i2i_strength: float, decode_chunk: int, feather: int,
-                erode: int, color_match: str, mask=None, reference=None, preset: str = "default",
-                reid: str = "auto") -> io.NodeOutput:
+    def execute(cls, model, detector, task, video, mask=None, reference=None, preset: str = "default",
+                reid: str = "auto", **widgets) -> io.NodeOutput:
         import folder_paths
         from comfy_api.latest import InputImpl
         from svfr_model.errors import InputError
-        from svfr_model.restore_file import restore_file
+        from svfr_model.restore.file import restore_file
+        from svfr_model.restore.options import RestoreOptions
 
+        face = {k: widgets.pop(k) for k in ("mode", "faces", "index", "crop_size", "if_no_face")}
+        paste = {k: widgets.pop(k) for k in ("feather", "erode", "color_match")}
+        options = RestoreOptions(sampling=sampling_options_from(task, preset=preset, **widgets),
+                                 faces=face_options_from(reid=reid, **face), paste=paste_options_from(**paste))
         frame_mask = None
         if mask is not None:
             masks = mask_to_batch(mask, "mask")
@@ -158,20 +143,15 @@ class SVFRVideoRestore(io.ComfyNode):
         out_dir = folder_paths.get_temp_directory()
         os.makedirs(out_dir, exist_ok=True)
         dst = os.path.join(out_dir, f"svfr_restored_{uuid.uuid4().hex}.mp4")
-        memory = memory_options(preset, decode_chunk)
-        need = estimate_for(model.models, memory, crop_size, crop_size, window)
+        size = options.faces.size
+        need = estimate_for(model.models, options.sampling, size, size, options.sampling.window)
         host.load_for_inference(model, memory_required=need.required, minimum_memory_required=need.minimum)
         progress = StagedProgress()
-        scale = crop_size / 512.0  # the blend widths are given for 512 px crops
+        options = RestoreOptions(sampling=options.sampling.replace(dtype=model.dtype, device=model.device),
+                                 faces=options.faces, paste=options.paste)
         try:
-            restore_file(model.models, _input_path(video), dst, detector=detector,
-                         faces=index if faces == "index" else faces, crop_mode=mode, size=crop_size, mask=frame_mask,
-                         reference=refs, reid=reid, color_match=color_match, feather=feather * scale, erode=erode * scale,
-                         allow_no_face=(if_no_face == "pass through"), progress_for=progress.stage,
-                         cancel=host.cancel_check, tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
-                         pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max, window=window,
-                         overlap=overlap, noise_aug=noise_aug, i2i_strength=i2i_strength, **memory,
-                         dtype=model.dtype, device=model.device,
+            restore_file(model.models, _input_path(video), dst, options, detector=detector, mask=frame_mask,
+                         reference=refs, progress_for=progress.stage, cancel=host.cancel_check,
                          preview=progress.show_latents if progress.previews else None)
         except torch.OutOfMemoryError as exc:  # the engine's message says what; this says where to change it
             raise torch.OutOfMemoryError(f"{exc}\n{OOM_HINT}") from exc

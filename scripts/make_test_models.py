@@ -267,14 +267,14 @@ def check_with_engine(sd: dict) -> str:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     try:
-        from svfr_model import arcface  # written by another part of the project
+        from svfr_model.networks import arcface  # written by another part of the project
     except Exception as exc:  # absent while the engine is being written
         return f"engine ArcFace not importable ({type(exc).__name__}); checked keys against the manifest only"
     import torch
 
     build = getattr(arcface, "iresnet100", None) or getattr(arcface, "IResNet100", None)
     if build is None:
-        return "svfr_model.arcface has no iresnet100(); checked keys against the manifest only"
+        return "svfr_model.networks.arcface has no iresnet100(); checked keys against the manifest only"
     net = build().eval()
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=True)
     with torch.no_grad():
@@ -282,7 +282,7 @@ def check_with_engine(sd: dict) -> str:
     feats = out if isinstance(out, torch.Tensor) else out[-1]
     if not torch.isfinite(feats).all():
         raise TestModelsError("random ArcFace produced non-finite features: fix the init recipe")
-    return f"loaded strictly into svfr_model.arcface; layer4 features finite, std {feats.std().item():.3f}"
+    return f"loaded strictly into svfr_model.networks.arcface; layer4 features finite, std {feats.std().item():.3f}"
 
 
 def write_arcface(path: Path) -> str:

@@ -28,7 +28,7 @@ PY="${COMFY_PYTHON:-$ROOT/.venv/bin/python}"
 import os, sys
 sys.path.insert(0, os.getcwd())
 from svfr_model.errors import WeightsError
-from svfr_model.model_files import find_model_files
+from svfr_model.weights.model_files import find_model_files
 base = sys.argv[1]
 os.makedirs(base, exist_ok=True)
 candidates = [base] + [os.path.join(base, d) for d in sorted(os.listdir(base)) if os.path.isdir(os.path.join(base, d))]

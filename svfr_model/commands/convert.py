@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import read_state_dict
+from ..weights.checkpoints import read_state_dict
 from ..errors import InputError, WeightsError
 
 SVFR_PTH_STEMS = ("unet", "id_linear", "insightface_glint360k")
@@ -98,7 +98,7 @@ def extract_vae(single_file: str | Path, out_dir: str | Path, overwrite: bool = 
     from diffusers import AutoencoderKLTemporalDecoder
     from safetensors.torch import save_file
 
-    from ..svd_single_file import _open_source, _check_temporal, _vae_prefix, convert_vae_state_dict, infer_vae_config
+    from ..weights.svd_single_file import _open_source, _check_temporal, _vae_prefix, convert_vae_state_dict, infer_vae_config
 
     single_file, out_dir = Path(single_file), Path(out_dir)
     if not single_file.is_file():

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..faces.reid import REID_WITHOUT_MODEL
 
 RECORD_NAME = "crops.json"
 CHUNK = 32  # frames per chunk when cropping / pasting (bounds memory for long videos)
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--rotate", action="store_true", help="roll-align faces (default: upright crops)")
     p.add_argument("--min-face", type=float, default=16, help="skip faces smaller than this (pixels)")
     p.add_argument("--max-gap", type=int, default=12, help="interpolate at most this many face-less frames")
-    p.add_argument("--reid", default="appearance", choices=["appearance", "off"],
+    p.add_argument("--reid", default="appearance", choices=REID_WITHOUT_MODEL,
                    help="a face back after leaving the frame joins its earlier track by appearance, or off (only "
                         "where it left)")
     p.add_argument("--allow-no-face", action="store_true", help="no face: write an empty record instead of failing")
@@ -76,7 +77,7 @@ def run_crop(args) -> int:
     from ..faces.detect import load_detector
     from ..faces.crop import extract_crops
     from ..faces.plan import detect_faces, plan_from_detections
-    from ..video_io import VideoWriter, iter_video, probe_video
+    from ..video import VideoWriter, iter_video, probe_video
 
     out_dir = Path(args.out)
     _, fps, _ = probe_video(args.video)
@@ -129,7 +130,7 @@ def run_crop(args) -> int:
 def run_paste(args) -> int:
     from ..faces.paste_back import paste_faces
     from ..faces.records import FaceCropRecord, record_slice
-    from ..video_io import VideoWriter, iter_video, probe_video
+    from ..video import VideoWriter, iter_video, probe_video
 
     crops_dir = Path(args.crops_dir)
     rec_path = crops_dir / RECORD_NAME

@@ -19,10 +19,13 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..presets import PRESET_NAMES, preset_options
-from ..restore_file import resize_square
-from ..speed import COMPILE_MODES
-from ..vae import VAE_DTYPES
+from ..diffusion.presets import PRESET_NAMES
+from ..restore.file import resize_square
+from ..diffusion.speed import COMPILE_MODES
+from ..faces.color import COLOR_MODES
+from ..faces.options import MODES
+from ..faces.reid import REID_CHOICES
+from ..precision import PRECISIONS, VAE_PRECISIONS
 
 
 def register(subparsers) -> None:
@@ -52,9 +55,9 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default="default", choices=PRESET_NAMES,
                    help="memory preset: default (official computation) or low_vram (8 GB cards: sequential CFG, "
                         "decode chunk 8, UNet/VAE offload); see docs/performance.md")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+    p.add_argument("--dtype", default="auto", choices=PRECISIONS,
                    help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
-    p.add_argument("--vae-dtype", default="auto", choices=VAE_DTYPES,
+    p.add_argument("--vae-dtype", default="auto", choices=VAE_PRECISIONS,
                    help="VAE decoder precision (auto: fp16 on CUDA as the official run, fp32 on CPU); "
                         "the encoder always runs in fp32")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:N")
@@ -63,12 +66,12 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=512, help="model input size (512 for the real model)")
     p.add_argument("--no-crop", action="store_true", help="input is already a square face clip")
     p.add_argument("--faces", default="largest", help="largest | all | index of the face track (0 = largest)")
-    p.add_argument("--crop-mode", default="tracked", choices=("tracked", "official"))
-    p.add_argument("--reid", default="auto", choices=("auto", "arcface", "appearance", "off"),
+    p.add_argument("--crop-mode", default="tracked", choices=MODES)
+    p.add_argument("--reid", default="auto", choices=REID_CHOICES,
                    help="a face back after leaving the frame joins its earlier track (one reference and identity "
                         "per person): by ArcFace when the models have it (auto), by appearance, or off "
                         "(only where it left)")
-    p.add_argument("--color-match", default="none", choices=("none", "lab", "wavelet"))
+    p.add_argument("--color-match", default="none", choices=COLOR_MODES)
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
     p.add_argument("--lossless", action="store_true",
                    help="write lossless RGB H.264 (exact pixels; for tests and intermediate files, not players)")
@@ -124,40 +127,43 @@ def _raise_on_sigterm(signum, frame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models import load_svfr_models
+    from ..weights.models import load_svfr_models
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    options = options_from_args(args)  # every option checked before the models load
     models = load_svfr_models(args.models, dtype=args.dtype, device=args.device, vae_dtype=args.vae_dtype)
     if args.compile != "off":
-        from ..speed import compile_unet
+        from ..diffusion.speed import compile_unet
 
         compile_unet(models.unet, args.compile)
     if not args.in_memory:
         previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
         try:
-            return _run_streaming(args, models, say)
+            return _run_streaming(args, models, options, say)
         except Terminated:
             say("terminated: no output written")
             return 143
         finally:
             signal.signal(signal.SIGTERM, previous)
-    return _run_in_memory(args, models, say)
+    return _run_in_memory(args, models, options, say)
 
 
-def _common(args: argparse.Namespace) -> dict:
-    memory = preset_options(args.preset)  # explicit --decode-chunk / --encode-chunk override the preset
-    for name in ("decode_chunk", "encode_chunk"):
-        if getattr(args, name) is not None:
-            memory[name] = getattr(args, name)
-    return dict(tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
-                guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window,
-                overlap=args.overlap, noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, **memory)
+def options_from_args(args: argparse.Namespace):
+    """The one ``RestoreOptions`` of this run, from the flags (a flag left out: the preset's or the default)."""
+    from ..restore.options import RestoreOptions
+
+    return RestoreOptions.build(
+        preset=args.preset, tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
+        guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window, overlap=args.overlap,
+        noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, decode_chunk=args.decode_chunk,
+        encode_chunk=args.encode_chunk, faces=args.faces, mode=args.crop_mode, size=args.size, reid=args.reid,
+        color_match=args.color_match)
 
 
-def _run_streaming(args: argparse.Namespace, models, say) -> int:
-    from ..restore_file import restore_file
+def _run_streaming(args: argparse.Namespace, models, options, say) -> int:
+    from ..restore.file import restore_file
 
     mask = _read_mask(args.mask) if args.mask is not None else None
     reference = _read_image(args.reference) if args.reference is not None else None
@@ -166,23 +172,17 @@ def _run_streaming(args: argparse.Namespace, models, say) -> int:
         from ..faces.detect import load_detector
 
         detector = load_detector("retinaface")
-    faces = int(args.faces) if args.faces.isdigit() else args.faces
-    path = restore_file(models, args.input, args.output, detector=detector, faces=faces, crop_mode=args.crop_mode,
-                        size=args.size, mask=mask, reference=reference, reid=args.reid,
-                        color_match=args.color_match,
+    path = restore_file(models, args.input, args.output, options, detector=detector, mask=mask, reference=reference,
                         max_frames=args.max_frames, no_crop=args.no_crop, lossless=args.lossless, say=say,
-                        progress_for=lambda label: _Progress(args.quiet, label), **_common(args))
+                        progress_for=lambda label: _Progress(args.quiet, label))
     say(f"wrote {path}")
     return 0
 
 
-def _run_in_memory(args: argparse.Namespace, models, say) -> int:
-    from ..restore_tracks import restore_tracks
+def _run_in_memory(args: argparse.Namespace, models, options, say) -> int:
+    from ..restore.tracks import restore_tracks
 
-    try:
-        from ..video_io import read_video, write_video
-    except ImportError:  # pragma: no cover - video_io ships with the package
-        raise InputError("video I/O module missing (svfr_model/video_io.py)") from None
+    from ..video import read_video, write_video
 
     video = read_video(args.input, max_frames=args.max_frames)
     frames_u8 = video.frames
@@ -193,7 +193,7 @@ def _run_in_memory(args: argparse.Namespace, models, say) -> int:
         raise InputError(f"mask {args.mask} is {mask.shape[1]}x{mask.shape[0]} but the video is {w}x{h}: "
                          "draw the mask on a frame of the input video")
     reference = _read_image(args.reference) if args.reference is not None else None
-    common = _common(args)
+    size = options.faces.size
 
     detector = None
 
@@ -209,39 +209,36 @@ def _run_in_memory(args: argparse.Namespace, models, say) -> int:
         if h != w:
             raise InputError(f"--no-crop needs square face clips, but {args.input} is {w}x{h}: drop --no-crop to "
                              "detect and crop the face, or crop the video to a square around the face first")
-        if h != args.size:
-            say(f"note: resizing frames {w}x{h} -> {args.size}x{args.size} (the model size); the output is "
-                f"written at {args.size}x{args.size}")
-            frames_u8 = np.stack([resize_square(f, args.size, "bicubic") for f in frames_u8])
-            mask = resize_square(mask, args.size, "nearest") if mask is not None else None
+        if h != size:
+            say(f"note: resizing frames {w}x{h} -> {size}x{size} (the model size); the output is "
+                f"written at {size}x{size}")
+            frames_u8 = np.stack([resize_square(f, size, "bicubic") for f in frames_u8])
+            mask = resize_square(mask, size, "nearest") if mask is not None else None
         frames = torch.from_numpy(frames_u8).float().div_(255.0)
-        result, = restore_tracks(models, [frames], None, references=[reference] if reference is not None else None,
+        result, = restore_tracks(models, [frames], None, options.sampling,
+                                 references=[reference] if reference is not None else None,
                                  masks=[torch.from_numpy(mask) if mask is not None else None],
-                                 reference_mode=args.crop_mode,
-                                 progress_for_track=lambda k: _Progress(args.quiet, "restore"), **common)
+                                 reference_mode=options.faces.mode,
+                                 progress_for_track=lambda k: _Progress(args.quiet, "restore"))
         out = result.frames
     else:
         from ..faces import crop_faces, paste_faces, warp_mask_to_crops
+        from ..faces.reid import describers_for
 
         frames = frames_u8  # uint8: cropped and pasted as the streaming path does, without a float copy
-        faces = int(args.faces) if args.faces.isdigit() else args.faces
-        from ..identity import reid_describers
-
-        crops = crop_faces(frames, get_detector(), mode=args.crop_mode, faces=faces, size=args.size,
-                           reid=reid_describers(args.reid, models.arcface), progress=_Progress(args.quiet, "faces"))
+        crops = crop_faces(frames, get_detector(), mode=options.faces.mode, faces=options.faces.faces, size=size,
+                           reid=describers_for(options.faces.reid, models.arcface),
+                           progress=_Progress(args.quiet, "faces"))
         say(f"{len(crops.crops)} face track(s)" + (f"; skipped: {crops.record.skipped}" if crops.record.skipped else ""))
         masks = warp_mask_to_crops(torch.from_numpy(mask), crops.record) if mask is not None else None
         n_tracks = len(crops.crops)
         results = restore_tracks(
-            models, crops.crops, crops.record, references=[reference] if reference is not None else None,
-            masks=masks, detector=get_detector(),
-            progress_for_track=lambda k: _Progress(args.quiet, f"restore face {k + 1}/{n_tracks}"), **common)
+            models, crops.crops, crops.record, options.sampling,
+            references=[reference] if reference is not None else None, masks=masks, detector=get_detector(),
+            progress_for_track=lambda k: _Progress(args.quiet, f"restore face {k + 1}/{n_tracks}"))
         restored = [r.frames for r in results]
-        from ..faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
-
-        scale = args.size / 512.0  # the blend defaults are meant for 512 px crops
-        out = paste_faces(frames, restored, crops.record, color_match=args.color_match,
-                          feather=DEFAULT_FEATHER * scale, erode=DEFAULT_ERODE * scale)
+        out = paste_faces(frames, restored, crops.record, color_match=options.paste.color_match,
+                          **options.paste.widths(size))
     path = write_video(args.output, out, video.fps, audio_from=args.input, lossless=args.lossless)
     say(f"wrote {path}")
     return 0

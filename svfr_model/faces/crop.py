@@ -28,7 +28,7 @@ def crop_faces(frames, detector, *, mode: str = "tracked", faces="largest", size
         instead of raising NoFaceError.
     reid: how a face that left for longer than max_gap is recognised when it comes back, so one person is
         one track: "appearance" (no model), "off" (only where it left), or describers such as
-        ``svfr_model.identity.ArcFaceDescriber`` (see ``faces.reid``).
+        ``faces.reid.ArcFaceDescriber``.
     progress(done, total), cancel() -> bool: optional callbacks.
     """
     src = FrameSource(frames)

@@ -13,11 +13,11 @@ from ..errors import InputError, NoFaceError
 from . import framing
 from .frames import FrameSource, check_cancel
 from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box
+from .options import MODES
 from .records import FaceCropRecord, FaceTrack
 from .reid import describers_for, link_pieces, rejoin_tracks
 from .track import RawTrack, fill_track, link_detections
 
-MODES = ("tracked", "official")
 DEFAULT_SMOOTHING = 2.0  # Gaussian sigma in frames of the zero-lag transform smoothing
 DEFAULT_MIN_FACE = 16  # px, shorter side of the detector box in the original frame
 DEFAULT_MAX_GAP = 12  # frames without a detection that are still interpolated
@@ -60,7 +60,6 @@ def official_max_face(boxes: np.ndarray) -> int:
         if areas[i] > areas[0]:
             pick = i
     return pick
-
 
 
 def _check_params(mode, faces, size, detect_every, max_gap, smoothing, min_face):

@@ -15,7 +15,8 @@ import numpy as np
 from ..errors import InputError, NoFaceError
 from .crop import crop_frame
 from .frames import FrameSource
-from .plan import DEFAULT_MIN_FACE, MODES, detect_faces, plan_from_detections
+from .options import MODES
+from .plan import DEFAULT_MIN_FACE, detect_faces, plan_from_detections
 
 REFERENCE_MAX_SIDE = 640  # the detector runs on a copy this size (as crop_faces' default); None = full size
 

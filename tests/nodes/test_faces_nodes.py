@@ -157,11 +157,9 @@ def test_face_index_beyond_the_tracks_is_a_clear_error(node_classes, clip, detec
 def test_crop_node_reid_option_joins_a_person_back_elsewhere(pack, node_classes, detector):
     """The astronaut leaves the left side for 20 frames and comes back on the right: one track with the
     default reid (appearance), two with reid=off. The choices are the engine's."""
-    import importlib
+    from svfr_model.faces.reid import REID_WITHOUT_MODEL
 
-    from svfr_model.faces.reid import REID_MODES
-
-    assert importlib.import_module(f"{pack.__name__}.nodes.face_crop").REID == REID_MODES
+    assert _options(node_classes["SVFRFaceCrop"], "reid") == list(REID_WITHOUT_MODEL)
     face = torch.from_numpy(astronaut()[:400, 40:440].astype(np.float32) / 255.0)
     face = torch.nn.functional.interpolate(face.permute(2, 0, 1)[None], size=(160, 160), mode="area")[0]
     frames = torch.full((30, 200, 480, 3), 0.25)
@@ -178,9 +176,18 @@ def test_crop_node_reid_option_joins_a_person_back_elsewhere(pack, node_classes,
     assert sorted(list(t.frame_indices) for t in apart.tracks) == [[0, 1, 2, 3, 4], [25, 26, 27, 28, 29]]
 
 
-def test_restore_node_reid_choices_are_the_engines(pack):
-    import importlib
+def _options(node, name: str) -> list:
+    return next(i.options for i in node.define_schema().inputs if i.id == name)
 
-    from svfr_model.identity import REID_CHOICES
 
-    assert importlib.import_module(f"{pack.__name__}.nodes.video_restore").REID_CHOICES == REID_CHOICES
+def test_restore_node_choices_are_the_engines(node_classes):
+    from svfr_model.faces.options import COLOR_MATCH_CHOICES, FACE_CHOICES, MODES, NO_FACE_CHOICES
+    from svfr_model.faces.reid import REID_CHOICES
+
+    for node_id in ("SVFRVideoRestore", "SVFRFaceCrop"):
+        node = node_classes[node_id]
+        assert _options(node, "mode") == list(MODES) and _options(node, "faces") == list(FACE_CHOICES)
+        assert _options(node, "if_no_face") == list(NO_FACE_CHOICES)
+    assert _options(node_classes["SVFRVideoRestore"], "reid") == list(REID_CHOICES)
+    for node_id in ("SVFRVideoRestore", "SVFRPasteBack"):
+        assert _options(node_classes[node_id], "color_match") == list(COLOR_MATCH_CHOICES)

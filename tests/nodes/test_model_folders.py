@@ -1,5 +1,5 @@
 """The loader's folder list: models/svfr entries by bare name, models/SVFR (earlier packs) and cloned SVFR
-repositories listed too with where they came from; every entry loads through svfr_model.model_files."""
+repositories listed too with where they came from; every entry loads through svfr_model.weights.model_files."""
 from __future__ import annotations
 
 import pytest
@@ -49,7 +49,7 @@ def test_models_SVFR_and_a_cloned_repo_are_listed_with_their_source(pack, node_c
     assert host.resolve_model_folder(". (models/SVFR)") == str(comfy_models / "SVFR")
     assert host.resolve_model_folder("SVFR-main (models/SVFR)") == str(clone)
 
-    from svfr_model.model_files import find_model_files
+    from svfr_model.weights.model_files import find_model_files
 
     files = find_model_files(host.resolve_model_folder("SVFR-main (models/SVFR)"))
     assert files.root == clone / "models" and files.layout == "official"
@@ -67,7 +67,7 @@ def test_the_loader_node_loads_an_entry_from_models_SVFR(pack, node_classes, com
     handle = loader.execute(model_folder="SVFR-main (models/SVFR)", precision="fp32").result[0]
     assert handle.source == str(comfy_models / "SVFR" / "SVFR-main")
     import torch
-    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.weights.checkpoints import read_state_dict
 
     sd = read_state_dict(clone / "face_restoration" / "id_linear.pth")
     own = handle.models.id_projector.state_dict()

@@ -16,7 +16,7 @@ def test_folder_choices_list_root_and_model_subfolders(node_classes, svfr_models
 
 def test_loads_the_files_into_model_patchers(comfy, svfr_handle, test_models_svfr):
     import comfy.model_patcher
-    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.weights.checkpoints import read_state_dict
 
     h = svfr_handle
     assert h.dtype == "fp32" and h.source == str(test_models_svfr)
@@ -85,7 +85,7 @@ def comfy_svd_vae(comfy):
 def _expected_engine_vae(comfy_vae, engine_sd) -> dict:
     """The engine VAE the converted input must equal: each diffusers key takes the ComfyUI tensor of its
     original name (1x1 attention convs -> linear weights); SVD has no quant_conv, which becomes identity."""
-    from svfr_model.svd_single_file import key_mapping
+    from svfr_model.weights.svd_single_file import key_mapping
 
     src = comfy_vae.first_stage_model.state_dict()
     names = key_mapping(engine_sd, 4)
@@ -124,7 +124,7 @@ def test_flat_folder_without_vae_uses_the_vae_input(node_classes, svfr_models_di
                                                       tmp_path):
     """models/svfr as ComfyUI users fill it (files side by side, no SVD vae/ folder) + the VAE of Image Only
     Checkpoint Loader: loads, with the file's UNet weights and the input's VAE weights exactly."""
-    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.weights.checkpoints import read_state_dict
     from svfr_model.errors import WeightsError
 
     flat = tmp_path / "svfr"

@@ -23,7 +23,7 @@ def _hook(calls):
 
 def _direct(handle, crops, record, **extra):
     """The engine called directly with the node's arguments (reference landmarks from the record)."""
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     seen = []
     # the tiny random model's reference holds no detectable face: the node falls back to the record's
@@ -83,9 +83,9 @@ def test_progress_covers_every_call_of_both_passes_with_previews(base_run):
 def test_denoising_previews_follow_the_preview_method(node_classes, svfr_handle, crops_and_record, base_run):
     """auto/latent2rgb: the window's predicted latents as an 8x8 (latent-size) image every few UNet calls,
     equal to the linear map of the engine's hook output; none: no preview at all, same result."""
-    from svfr_model.pipeline import restore_video
-    from svfr_model.preview import window_preview
-    from svfr_model.sampler import PREVIEW_EVERY
+    from svfr_model.diffusion.passes import restore_video
+    from svfr_model.diffusion.preview import window_preview
+    from svfr_model.diffusion.sampler import PREVIEW_EVERY
 
     crops, record = crops_and_record
     latent = SIZE // 8
@@ -195,7 +195,7 @@ def test_inpainting_mask_reaches_the_engine(node_classes, svfr_handle, crops_and
     task = torch.tensor([1.0, 0.0, 1.0])
     restored, _ = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops, task=task, faces=record,
                                                       mask=masks, **ARGS).result
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     lm = record.tracks[0].landmarks[min(ARGS["window"], len(crops)) - 1]
     direct = restore_video(svfr_handle.models, crops, tasks=[1, 0, 1], mask=masks, reference_landmarks=lm,

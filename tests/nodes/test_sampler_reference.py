@@ -41,7 +41,7 @@ def test_photo_of_any_size_is_cropped_like_the_crops_and_skips_pass_one(comfy, n
 
     from svfr_model.faces.detect import load_detector
     from svfr_model.faces.reference import crop_reference
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     crops, record = crops_and_record
     sampler = node_classes["SVFRSampler"]

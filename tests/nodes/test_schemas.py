@@ -107,7 +107,7 @@ def test_engine_loads_when_the_pack_folder_is_not_on_sys_path(comfy):
             "submodule_search_locations=[root])\n"
             "m = importlib.util.module_from_spec(s); sys.modules['comfyui-svfr'] = m; s.loader.exec_module(m)\n"
             "nodes = asyncio.run(asyncio.run(m.comfy_entrypoint()).get_node_list())\n"
-            "import svfr_model.pipeline\n"
+            "import svfr_model.diffusion.passes\n"
             "assert svfr_model.__file__ == root + '/svfr_model/__init__.py' and root not in sys.path\n"
             "print(len(nodes))\n")
     out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT), str(comfy_root)], capture_output=True,

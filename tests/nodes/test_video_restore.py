@@ -23,7 +23,7 @@ def face_video(tmp_path_factory) -> Path:
     import cv2
     from testdata import astronaut
 
-    from svfr_model.video_io import write_video
+    from svfr_model.video import write_video
 
     face = cv2.resize(astronaut()[:400, 40:440], (120, 120), interpolation=cv2.INTER_AREA)
     frames = np.full((8, 144, 192, 3), 50, np.uint8)
@@ -70,7 +70,7 @@ def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detect
     import comfy.utils
     from comfy_api.latest import InputImpl
 
-    from svfr_model.restore_file import restore_file
+    from svfr_model.restore.file import restore_file
     memory_options = sys.modules[node_classes["SVFRVideoRestore"].__module__].memory_options  # the node's own
 
     calls = []

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from svfr_model.arcface import IBasicBlock, IResNet, iresnet100, load_arcface
+from svfr_model.networks.arcface import IBasicBlock, IResNet, iresnet100
+from svfr_model.weights.models import load_arcface
 from svfr_model.errors import InputError, WeightsError
 
 

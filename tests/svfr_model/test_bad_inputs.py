@@ -22,7 +22,7 @@ def _frames(n=2, size=16, seed=0):
 
 @pytest.mark.parametrize("scale, dtype", [(255.0, torch.float32), (255.0, torch.float16), (3.0, torch.float64)])
 def test_frames_on_the_0_255_scale_are_refused(scale, dtype):
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     frames = (_frames() * scale).to(dtype)
     # restore_video checks the frames before it touches the models
@@ -31,7 +31,7 @@ def test_frames_on_the_0_255_scale_are_refused(scale, dtype):
 
 
 def test_frames_slightly_above_one_and_uint8_are_accepted():
-    from svfr_model.pipeline import check_frames, to_uint8
+    from svfr_model.diffusion.passes import check_frames, to_uint8
 
     over = _frames() * 1.2 - 0.1  # ringing of a resampler: a little outside 0..1 is clamped, as before
     assert torch.equal(check_frames(over), over)
@@ -40,7 +40,7 @@ def test_frames_slightly_above_one_and_uint8_are_accepted():
 
 
 def test_reference_on_the_0_255_scale_names_the_reference():
-    from svfr_model.pipeline import check_frames
+    from svfr_model.diffusion.passes import check_frames
 
     with pytest.raises(InputError, match=r"^reference looks like 0\.\.255"):
         check_frames(_frames(1)[0] * 255, "reference")
@@ -48,7 +48,7 @@ def test_reference_on_the_0_255_scale_names_the_reference():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_nan_or_inf_mask_is_refused_by_the_engine(bad):
-    from svfr_model.pipeline import check_mask
+    from svfr_model.diffusion.passes import check_mask
 
     m = torch.zeros((2, 16, 16))
     m[1, 3, 4] = bad
@@ -57,7 +57,7 @@ def test_nan_or_inf_mask_is_refused_by_the_engine(bad):
 
 
 def test_mask_on_the_0_255_scale_is_refused_and_uint8_masks_still_work():
-    from svfr_model.pipeline import check_mask
+    from svfr_model.diffusion.passes import check_mask
 
     m = torch.zeros((1, 16, 16))
     m[0, :8] = 255.0
@@ -105,7 +105,7 @@ def videos(tmp_path_factory):
     """A good 12-frame clip and its broken variants, all made with PyAV here."""
     import av
 
-    from svfr_model.video_io import write_video
+    from svfr_model.video import write_video
 
     d = tmp_path_factory.mktemp("videos")
     frames = (np.random.default_rng(0).random((12, 64, 64, 3)) * 255).astype(np.uint8)
@@ -163,7 +163,7 @@ BROKEN = [
 
 @pytest.mark.parametrize("name, match", BROKEN)
 def test_readers_name_the_file_and_what_is_wrong(videos, name, match):
-    from svfr_model.video_io import iter_video, read_video
+    from svfr_model.video import iter_video, read_video
 
     path = str(videos / name)
     with pytest.raises(InputError, match=match) as err:
@@ -175,7 +175,7 @@ def test_readers_name_the_file_and_what_is_wrong(videos, name, match):
 
 
 def test_the_good_clip_reads_whole_and_max_frames_is_not_truncation(videos):
-    from svfr_model.video_io import iter_video, read_video
+    from svfr_model.video import iter_video, read_video
 
     assert read_video(videos / "good.mp4").frames.shape == (12, 64, 64, 3)
     assert read_video(videos / "faststart.mp4", max_frames=5).frames.shape == (5, 64, 64, 3)
@@ -185,7 +185,7 @@ def test_the_good_clip_reads_whole_and_max_frames_is_not_truncation(videos):
 @pytest.mark.parametrize("command", ["crop", "restore"])
 @pytest.mark.parametrize("name, match", BROKEN)
 def test_cli_prints_the_error_not_a_traceback(videos, tmp_path, capsys, test_models_dir, command, name, match):
-    from svfr_model.cli import main
+    from svfr_model.commands.cli import main
 
     args = {"crop": ["crop", str(videos / name), "--out", str(tmp_path / "out")],
             "restore": ["restore", str(videos / name), str(tmp_path / "out.mp4"), "--models", str(test_models_dir)]}

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from svfr_model.checkpoints import load_strict, read_safetensors_metadata, read_state_dict, sniff_format
+from svfr_model.weights.checkpoints import load_strict, read_safetensors_metadata, read_state_dict, sniff_format
 from svfr_model.errors import WeightsError
 
 

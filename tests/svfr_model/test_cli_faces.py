@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from svfr_model.cli import main
+from svfr_model.commands.cli import main
 from svfr_model.faces import FaceCropRecord, paste_faces
-from svfr_model.video_io import read_video, write_video
+from svfr_model.video import read_video, write_video
 
 
 @pytest.fixture(scope="module")

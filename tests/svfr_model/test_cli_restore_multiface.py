@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_DIR, require_path
-from svfr_model.cli import main
+from svfr_model.commands.cli import main
 from svfr_model.faces.detect import load_detector
-from svfr_model.video_io import read_video, write_video
+from svfr_model.video import read_video, write_video
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import REPO_ROOT
-from svfr_model.cli import main
+from svfr_model.commands.cli import main
 from svfr_model.commands.convert import convert_file
 from svfr_model.errors import InputError, WeightsError
 
@@ -104,8 +104,8 @@ def _sibling_module(name):
 def test_extract_vae_from_single_file_gives_a_loadable_diffusers_folder(tmp_path):
     from safetensors.torch import save_file
 
-    from svfr_model.model_files import find_model_files, load_vae
-    from svfr_model.svd_single_file import load_vae_from_single_file
+    from svfr_model.weights.model_files import find_model_files, load_vae
+    from svfr_model.weights.svd_single_file import load_vae_from_single_file
 
     helpers = _sibling_module("test_svd_single_file")
     _outputs, _random_vae, _to_original = helpers._outputs, helpers._random_vae, helpers._to_original

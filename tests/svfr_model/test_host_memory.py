@@ -18,7 +18,7 @@ PROBE = textwrap.dedent("""
     import ctypes, sys
     import numpy as np
     sys.path.insert(0, {repo!r})
-    from svfr_model.host_memory import pin_mmap_threshold
+    from svfr_model.video.heap import pin_mmap_threshold
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
@@ -57,8 +57,8 @@ def test_reading_a_video_pins_it(tmp_path):
         import sys
         import numpy as np
         sys.path.insert(0, {REPO!r})
-        from svfr_model import host_memory
-        from svfr_model.video_io import iter_frames, write_video
+        from svfr_model.video import heap as host_memory
+        from svfr_model.video import iter_frames, write_video
         write_video({str(tmp_path / "c.mp4")!r}, np.zeros((3, 32, 32, 3), np.uint8), 25)
         host_memory._pinned = None  # as in a process that has read no video yet
         list(iter_frames({str(tmp_path / "c.mp4")!r}))

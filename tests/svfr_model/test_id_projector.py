@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from svfr_model.errors import InputError, WeightsError
-from svfr_model.id_projector import IDProjector, load_id_projector
+from svfr_model.networks.id_projector import IDProjector
+from svfr_model.weights.models import load_id_projector
 
 
 def _case_dirs(parity_dir):

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from svfr_model.arcface import IResNet
+from svfr_model.networks.arcface import IResNet
 from svfr_model.errors import InputError, NoFaceError
 from svfr_model.faces.align import SVFR_TEMPLATE_256, align_for_arcface
-from svfr_model.id_projector import IDProjector, load_id_projector
-from svfr_model.identity import IdentityEncoder, quantize_reference
+from svfr_model.networks.id_projector import IDProjector
+from svfr_model.weights.models import load_id_projector
+from svfr_model.diffusion.identity import IdentityEncoder, quantize_reference
 
 
 def test_quantize_reference_truncates_like_infer_py():

@@ -10,18 +10,18 @@ import pytest
 import torch
 
 from conftest import PARITY_DIR, require_path
-from svfr_model import sampler
+from svfr_model.diffusion import latents, offload, sampler
 from svfr_model.errors import InputError
-from svfr_model.memory import GIB, estimate_memory
-from svfr_model.presets import preset_options
-from svfr_model.scheduler import make_schedule
+from svfr_model.diffusion.memory import GIB, estimate_memory
+from svfr_model.diffusion.presets import preset_options
+from svfr_model.diffusion.scheduler import make_schedule
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @lru_cache(maxsize=1)
 def _models():
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     return load_svfr_models(require_path(PARITY_DIR / "models", "parity model folder"))
 
@@ -80,9 +80,9 @@ def test_denoise_returns_cpu_latents_and_keeps_cpu_state():
 
 def test_latent_state_stays_on_a_cuda_device_when_it_fits():
     cuda = torch.device("cuda")
-    assert sampler.state_device(cuda, 480, (4, 64, 64)) == cuda       # 480 x 3 x 64 KB = 94 MB
-    assert sampler.state_device(cuda, 10_000, (4, 64, 64)).type == "cpu"  # 1.97 GB > 1 GiB
-    assert sampler.state_device(torch.device("cpu"), 16, (4, 64, 64)).type == "cpu"
+    assert latents.state_device(cuda, 480, (4, 64, 64)) == cuda       # 480 x 3 x 64 KB = 94 MB
+    assert latents.state_device(cuda, 10_000, (4, 64, 64)).type == "cpu"  # 1.97 GB > 1 GiB
+    assert latents.state_device(torch.device("cpu"), 16, (4, 64, 64)).type == "cpu"
 
 
 def test_unet_out_of_memory_names_the_preset():
@@ -110,7 +110,7 @@ def test_decode_retries_an_out_of_memory_chunk_with_half_the_frames(monkeypatch)
     m = _models()
     g = torch.Generator().manual_seed(2)
     lat = torch.randn((12, 4, 8, 8), generator=g) * 0.18215
-    real = sampler.decode_chunk
+    real = latents.decode_chunk
     sizes = []
 
     def flaky(vae, z):
@@ -123,11 +123,11 @@ def test_decode_retries_an_out_of_memory_chunk_with_half_the_frames(monkeypatch)
         return lambda start, frames: store.__setitem__(start, frames)
 
     want = {}
-    sampler.decode(m.vae, lat, 4, collect(want))
+    latents.decode(m.vae, lat, 4, collect(want))
     got, done = {}, []
-    monkeypatch.setattr(sampler, "decode_chunk", flaky)
+    monkeypatch.setattr(latents, "decode_chunk", flaky)
     with pytest.warns(UserWarning, match="retrying with 4 frames per chunk"):
-        sampler.decode(m.vae, lat, 8, collect(got), after_chunk=done.append)
+        latents.decode(m.vae, lat, 8, collect(got), after_chunk=done.append)
     assert sizes == [8, 4, 4, 4]          # the failed chunk once, then half-size pieces for the rest
     assert sorted(got) == [0, 4, 8] and len(done) == 2  # progress: one tick per requested chunk
     for start in want:                    # the same frames as decoding with chunk 4 from the start
@@ -139,23 +139,23 @@ def test_decode_out_of_memory_at_one_frame_is_raised(monkeypatch):
 
     def oom(vae, z):
         raise torch.OutOfMemoryError("CUDA out of memory (injected)")
-    monkeypatch.setattr(sampler, "decode_chunk", oom)
+    monkeypatch.setattr(latents, "decode_chunk", oom)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(torch.OutOfMemoryError):
-            sampler.decode(m.vae, torch.zeros((2, 4, 8, 8)), 2, lambda s, f: None)
+            latents.decode(m.vae, torch.zeros((2, 4, 8, 8)), 2, lambda s, f: None)
 
 
 def test_offload_moves_the_idle_network_off_the_device(monkeypatch):
     """On the CPU the compute and offload devices are the same, so the moves are recorded instead: the
     offload device is a stand-in ('meta') and each module's last target is read at every hook point."""
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     m = _models()
     placed = {}
     names = {id(m.unet): "unet", id(m.vae): "vae"}
-    monkeypatch.setattr(sampler, "OFFLOAD_DEVICE", torch.device("meta"))
-    monkeypatch.setattr(sampler, "move_module", lambda mod, dev: placed.__setitem__(names[id(mod)], torch.device(dev).type))
+    monkeypatch.setattr(offload, "OFFLOAD_DEVICE", torch.device("meta"))
+    monkeypatch.setattr(offload, "move_module", lambda mod, dev: placed.__setitem__(names[id(mod)], torch.device(dev).type))
     seen = []
     enc, dec, fwd = m.vae.encode, m.vae.decode, m.unet.forward
 
@@ -196,20 +196,20 @@ def test_memory_estimate_uses_the_measured_constants():
 
 
 def test_streaming_decode_retries_out_of_memory_and_keeps_the_frames(monkeypatch):
-    """``decode_restored`` (the file-to-file path's paste-back decode) recovers like ``sampler.decode``."""
-    from svfr_model.pipeline import decode_restored
+    """``decode_restored`` (the file-to-file path's paste-back decode) recovers like ``latents.decode``."""
+    from svfr_model.diffusion.passes import decode_restored
 
     m = _models()
     lat = torch.randn((12, 4, 8, 8), generator=torch.Generator().manual_seed(3)) * 0.18215
     want = decode_restored(m, lat, 2, 11, decode_chunk=4)  # frames 2..10 decoded in chunks of 4
-    real = sampler.decode_chunk
+    real = latents.decode_chunk
 
     def flaky(vae, z):
         if z.shape[0] > 4:
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
         return real(vae, z)
 
-    monkeypatch.setattr(sampler, "decode_chunk", flaky)
+    monkeypatch.setattr(latents, "decode_chunk", flaky)
     with pytest.warns(UserWarning, match="retrying with 4 frames per chunk"):
         got = decode_restored(m, lat, 2, 11, decode_chunk=8)
     assert got.shape == want.shape == (9, 64, 64, 3)

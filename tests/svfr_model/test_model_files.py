@@ -1,7 +1,7 @@
 import pytest
 
 from svfr_model.errors import WeightsError
-from svfr_model.model_files import (
+from svfr_model.weights.model_files import (
     PACKAGED_CONFIGS,
     SVD_DIRNAME,
     SVD_XT_URL,
@@ -123,7 +123,7 @@ def test_load_vae_from_parity_folder_matches_a_direct_load(parity_dir):
     from diffusers import AutoencoderKLTemporalDecoder
     from safetensors.torch import load_file
 
-    from svfr_model.model_files import load_vae
+    from svfr_model.weights.model_files import load_vae
 
     mf = find_model_files(parity_dir / "models", require_arcface=False)
     vae = load_vae(mf)
@@ -139,7 +139,7 @@ def test_load_vae_from_parity_folder_matches_a_direct_load(parity_dir):
 def test_load_vae_without_config_explains_mismatch(parity_dir, tmp_path):
     import shutil
 
-    from svfr_model.model_files import load_vae
+    from svfr_model.weights.model_files import load_vae
 
     src = parity_dir / "models" / SVD_DIRNAME / "vae" / "diffusion_pytorch_model.fp16.safetensors"
     _touch(tmp_path, "unet.pth", "id_linear.pth")
@@ -179,7 +179,7 @@ def _safetensors(path, keys):
 
 
 def test_vae_file_format_from_the_header_not_the_name(tmp_path):
-    from svfr_model.model_files import vae_file_format
+    from svfr_model.weights.model_files import vae_file_format
 
     orig = _safetensors(tmp_path / "diffusion_pytorch_model.safetensors",
                         ["first_stage_model.decoder.conv_in.weight", "model.diffusion_model.out.2.bias"])

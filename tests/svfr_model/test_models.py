@@ -25,7 +25,7 @@ def _shapes(module) -> dict[str, list[int]]:
 
 def test_unet_keys_equal_official_manifest():
     """1428 keys, same order and shapes as the official UNet3DConditionSVDModel after the conv_in swap."""
-    from svfr_model.unet import build_unet
+    from svfr_model.networks.unet import build_unet
 
     manifest = json.loads(require_path(KEYS / "svfr_unet_keys_svdxt.json", "UNet key manifest").read_text())
     unet = build_unet(device="meta")  # the shipped real SVD-xt config
@@ -40,7 +40,7 @@ def test_unet_keys_equal_official_manifest():
 
 def test_unet_heads_are_svdxt():
     """Heads [5, 10, 20, 20] (head dim 64), not the official class default [5, 10, 10, 20]."""
-    from svfr_model.unet import build_unet
+    from svfr_model.networks.unet import build_unet
 
     unet = build_unet(device="meta")
     assert list(unet.config.num_attention_heads) == [5, 10, 20, 20]
@@ -51,7 +51,7 @@ def test_unet_heads_are_svdxt():
 
 
 def test_tiny_unet_keys_equal_fixture_manifest():
-    from svfr_model.unet import build_unet
+    from svfr_model.networks.unet import build_unet
 
     cfg = PARITY / "models" / "stable-video-diffusion-img2vid-xt" / "unet" / "config.json"
     manifest = json.loads(require_path(PARITY / "tiny_unet_keys.json", "tiny key manifest").read_text())
@@ -61,7 +61,7 @@ def test_tiny_unet_keys_equal_fixture_manifest():
 
 def test_real_vae_config_is_svdxt():
     """SVD-xt VAE: SD-VAE encoder (ch 128, mult 1,2,4,4, 2 res blocks) + temporal decoder, scale 0.18215."""
-    from svfr_model.vae import build_vae, vae_scale_factor
+    from svfr_model.networks.vae import build_vae, vae_scale_factor
 
     vae = build_vae(device="meta")
     assert list(vae.config.block_out_channels) == [128, 256, 512, 512]
@@ -77,8 +77,8 @@ def test_real_vae_config_is_svdxt():
 
 def test_vae_encode_decode_values_on_fixture():
     """Encoding the fixture LQ frames reproduces the official latent mean; decode shape/chunk semantics."""
-    from svfr_model.models import load_svfr_models
-    from svfr_model.vae import decode_chunk, encode_mean
+    from svfr_model.weights.models import load_svfr_models
+    from svfr_model.networks.vae import decode_chunk, encode_mean
 
     m = load_svfr_models(require_path(PARITY / "models", "parity models"))
     case = PARITY / "cases" / "bfr"
@@ -104,8 +104,8 @@ def _copy_models(tmp_path: Path) -> Path:
 
 
 def test_load_official_layout_strictly_and_arcface_optional():
-    from svfr_model.checkpoints import read_state_dict
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.checkpoints import read_state_dict
+    from svfr_model.weights.models import load_svfr_models
 
     root = require_path(PARITY / "models", "parity models")
     m = load_svfr_models(root)
@@ -120,8 +120,8 @@ def test_load_official_layout_strictly_and_arcface_optional():
 def test_safetensors_twins_load_identically(tmp_path, parity_dir):
     from safetensors.torch import save_file
 
-    from svfr_model.checkpoints import read_state_dict
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.checkpoints import read_state_dict
+    from svfr_model.weights.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     face = root / "face_restoration"
@@ -138,7 +138,7 @@ def test_safetensors_twins_load_identically(tmp_path, parity_dir):
 
 
 def test_missing_files_one_message_listing_each(tmp_path):
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     (tmp_path / "face_restoration").mkdir()
     with pytest.raises(WeightsError) as err:
@@ -152,7 +152,7 @@ def test_missing_files_one_message_listing_each(tmp_path):
 
 def test_missing_given_files_are_listed_with_the_folder_ones(tmp_path):
     """A per-file override that does not exist is one more entry of the same message (no silent fallback)."""
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     (tmp_path / "face_restoration").mkdir()
     with pytest.raises(WeightsError) as err:
@@ -165,7 +165,7 @@ def test_missing_given_files_are_listed_with_the_folder_ones(tmp_path):
 
 
 def test_no_folder_and_no_files_says_which_arguments_to_pass():
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     with pytest.raises(WeightsError) as err:
         load_svfr_models(None, id_linear=PARITY / "models" / "face_restoration" / "id_linear.pth")
@@ -176,7 +176,7 @@ def test_no_folder_and_no_files_says_which_arguments_to_pass():
 
 
 def test_missing_root_folder(tmp_path):
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     with pytest.raises(WeightsError, match="folder not found"):
         load_svfr_models(tmp_path / "nope")
@@ -186,8 +186,8 @@ def test_missing_root_folder(tmp_path):
 
 def test_explicit_files_override_the_folder(tmp_path):
     """unet= / id_linear= / vae= given by path win over the folder's files; values are the given files'."""
-    from svfr_model.checkpoints import read_state_dict
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.checkpoints import read_state_dict
+    from svfr_model.weights.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     face = root / "face_restoration"
@@ -209,8 +209,8 @@ def test_explicit_files_override_the_folder(tmp_path):
 
 
 def test_ready_vae_module_needs_no_vae_file(tmp_path):
-    from svfr_model.models import load_svfr_models
-    from svfr_model.vae import build_vae
+    from svfr_model.weights.models import load_svfr_models
+    from svfr_model.networks.vae import build_vae
 
     root = _copy_models(tmp_path)
     vae_dir = root / "stable-video-diffusion-img2vid-xt" / "vae"
@@ -225,8 +225,8 @@ def _original_format_single_file(path: Path, big_numel: int) -> dict[str, torch.
     next to a big non-VAE tensor (stands for the UNet). Returns the diffusers VAE state dict it encodes."""
     from safetensors.torch import save_file
 
-    from svfr_model.checkpoints import read_state_dict
-    from svfr_model.svd_single_file import key_mapping
+    from svfr_model.weights.checkpoints import read_state_dict
+    from svfr_model.weights.svd_single_file import key_mapping
 
     vae_dir = PARITY / "models" / "stable-video-diffusion-img2vid-xt" / "vae"
     diffusers_sd = read_state_dict(require_path(vae_dir / "diffusion_pytorch_model.fp16.safetensors", "tiny VAE"))
@@ -275,7 +275,7 @@ class _ReadRecorder:
 def test_single_file_vae_reads_only_the_vae_tensors(tmp_path, monkeypatch):
     """ComfyUI's svd_xt.safetensors in a flat folder: only the first_stage_model.* tensors are read (never
     the UNet part, never the whole file), and the VAE gets exactly the encoded weights."""
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     src = require_path(PARITY / "models", "parity models")
     flat = tmp_path / "svfr"
@@ -300,7 +300,7 @@ def test_single_file_vae_reads_only_the_vae_tensors(tmp_path, monkeypatch):
 def test_renamed_single_file_in_a_vae_folder_is_still_read_lazily(tmp_path, monkeypatch):
     """The header decides, not the name: svd_xt.safetensors saved as vae/diffusion_pytorch_model.safetensors
     (or given as vae=) is converted from its VAE tensors only."""
-    from svfr_model.model_files import find_model_files, load_vae
+    from svfr_model.weights.model_files import find_model_files, load_vae
 
     root = _copy_models(tmp_path)
     vae_dir = root / "stable-video-diffusion-img2vid-xt" / "vae"
@@ -319,7 +319,7 @@ def test_renamed_single_file_in_a_vae_folder_is_still_read_lazily(tmp_path, monk
 
 def test_flat_layout_loads(tmp_path):
     """ComfyUI users' flat folder: the same files directly in one folder (via model_files discovery)."""
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     src = require_path(PARITY / "models", "parity models")
     flat = tmp_path / "svfr"
@@ -338,8 +338,8 @@ def test_flat_layout_loads(tmp_path):
 
 
 def test_plain_svd_unet_gets_hint(tmp_path):
-    from svfr_model.checkpoints import read_state_dict
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.checkpoints import read_state_dict
+    from svfr_model.weights.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     p = root / "face_restoration" / "unet.pth"
@@ -352,7 +352,7 @@ def test_plain_svd_unet_gets_hint(tmp_path):
 
 
 def test_wrong_file_as_unet_names_keys(tmp_path):
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     shutil.copy(root / "face_restoration" / "id_linear.pth", root / "face_restoration" / "unet.pth")
@@ -362,7 +362,7 @@ def test_wrong_file_as_unet_names_keys(tmp_path):
 
 
 def test_truncated_unet_file(tmp_path):
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     p = root / "face_restoration" / "unet.pth"
@@ -374,8 +374,8 @@ def test_truncated_unet_file(tmp_path):
 def test_missing_configs_fall_back_to_shipped_real_ones(tmp_path):
     """Without the SVD-xt config files the shipped real configs are used (here they cannot fit the tiny
     weights, which proves they were used: a shape mismatch naming the config as the cause)."""
-    from svfr_model.model_files import find_model_files
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.model_files import find_model_files
+    from svfr_model.weights.models import load_svfr_models
 
     root = _copy_models(tmp_path)
     (root / "stable-video-diffusion-img2vid-xt" / "unet" / "config.json").unlink()
@@ -388,13 +388,13 @@ def test_missing_configs_fall_back_to_shipped_real_ones(tmp_path):
 @pytest.mark.parametrize("dtype, want", [("fp32", torch.float32), ("fp16", torch.float16),
                                          ("bf16", torch.bfloat16), (torch.float16, torch.float16)])
 def test_dtype_names(dtype, want):
-    from svfr_model.models import resolve_dtype
+    from svfr_model.precision import resolve_dtype
 
     assert resolve_dtype(dtype) is want
 
 
 def test_bad_dtype():
-    from svfr_model.models import resolve_dtype
+    from svfr_model.precision import resolve_dtype
 
     with pytest.raises(WeightsError, match="fp32"):
         resolve_dtype("int8")

@@ -47,7 +47,7 @@ def _need(case: Path | None) -> Path:
 
 @lru_cache(maxsize=1)
 def _models():
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     return load_svfr_models(require_path(PARITY_DIR / "models", "parity model folder"))
 
@@ -59,8 +59,8 @@ def _lq(case: Path) -> torch.Tensor:
 
 
 def _pass_config(models, kwargs: dict, window: int, skip: bool):
-    from svfr_model.sampler import PassConfig
-    from svfr_model.scheduler import make_schedule
+    from svfr_model.diffusion.sampler import PassConfig
+    from svfr_model.diffusion.scheduler import make_schedule
 
     return PassConfig(
         schedule=make_schedule(models.scheduler_config, kwargs["num_inference_steps"], kwargs["i2i_noise_strength"]),
@@ -79,7 +79,7 @@ def _id_tokens(models, case: Path) -> torch.Tensor:
 @lru_cache(maxsize=None)
 def _run(case: Path, skip_pass1_uncond: bool = True):
     """Both passes, the way the fixture's driver ran them. Returns (pass1 dict, pass2 dict)."""
-    from svfr_model.sampler import PassTrace, run_pass
+    from svfr_model.diffusion.passes import PassTrace, run_pass
 
     models = _models()
     meta = json.loads((case / "case.json").read_text())

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @lru_cache(maxsize=1)
 def _models():
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     return load_svfr_models(require_path(PARITY / "models", "parity model folder"))
 
@@ -87,7 +87,7 @@ def test_restore_video_matches_official_pass2(models, name):
 
 
 def _restore(models, frames, **kw):
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -96,7 +96,7 @@ def _restore(models, frames, **kw):
 
 def test_preprocessing_reproduces_official_lq_u8():
     """Gray (PIL luma) then mask==255 -> white, exactly as the fixture driver / infer.py."""
-    from svfr_model.pipeline import LQFrames, check_mask
+    from svfr_model.diffusion.passes import LQFrames, check_mask
 
     _, _, inputs, _ = _case("bfr_color_inpaint")
     frames = torch.from_numpy(inputs["frames_rgb_u8"]).float() / 255.0
@@ -111,7 +111,7 @@ def test_preprocessing_reproduces_official_lq_u8():
 def test_pil_gray_matches_pillow():
     from PIL import Image
 
-    from svfr_model.pipeline import pil_gray_rgb
+    from svfr_model.diffusion.passes import pil_gray_rgb
 
     rgb = np.random.default_rng(3).integers(0, 256, size=(37, 29, 3), dtype=np.uint8)
     want = np.asarray(Image.fromarray(rgb).convert("L").convert("RGB"))
@@ -119,7 +119,7 @@ def test_pil_gray_matches_pillow():
 
 
 def test_u8_to_model_is_infer_py_float_conversion():
-    from svfr_model.pipeline import u8_to_model
+    from svfr_model.diffusion.passes import u8_to_model
 
     u8 = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16, 1).expand(1, 16, 16, 3)
     x = u8_to_model(u8)
@@ -128,7 +128,7 @@ def test_u8_to_model_is_infer_py_float_conversion():
 
 
 def test_per_frame_mask_paints_each_frame(models):
-    from svfr_model.pipeline import LQFrames, check_mask
+    from svfr_model.diffusion.passes import LQFrames, check_mask
 
     frames = torch.zeros((3, 16, 16, 3))
     m = torch.zeros((3, 16, 16))
@@ -146,7 +146,7 @@ def test_reference_skips_pass1_and_is_returned(models):
     ref = _small(1, seed=5)[0]
     calls = []
     res = _restore(models, frames, reference=ref, progress=lambda d, t, p: calls.append((d, t)), **_fast())
-    from svfr_model.sampler import count_unet_calls
+    from svfr_model.diffusion.sampler import count_unet_calls
 
     expected = count_unet_calls(3, 16, 3, 2) + 1  # pass 2 only + one decode chunk
     assert calls[-1] == (expected, expected) and len(calls) == expected
@@ -177,7 +177,7 @@ class _Detector:
 
 @pytest.fixture()
 def models_with_arcface(models):
-    from svfr_model.arcface import iresnet100
+    from svfr_model.networks.arcface import iresnet100
 
     torch.manual_seed(0)
     models.arcface = iresnet100().eval().requires_grad_(False)
@@ -193,8 +193,8 @@ def test_no_face_raises_noface(models_with_arcface):
 
 
 def test_identity_from_largest_detected_face(models_with_arcface):
-    from svfr_model.identity import IdentityEncoder
-    from svfr_model.pipeline import to_uint8
+    from svfr_model.diffusion.identity import IdentityEncoder
+    from svfr_model.diffusion.passes import to_uint8
 
     lm = np.array([[5.0, 6.0], [10.0, 6.0], [7.5, 9.0], [5.5, 12.0], [9.5, 12.0]])
     ref = _small(1, seed=9)[0]
@@ -211,7 +211,7 @@ def test_identity_from_largest_detected_face(models_with_arcface):
 # ------------------------------------------------------------------ progress and cancel
 
 def test_progress_counts_every_call_and_chunk(models):
-    from svfr_model.sampler import count_unet_calls
+    from svfr_model.diffusion.sampler import count_unet_calls
 
     seen = []
     _restore(models, _small(5), decode_chunk=2, progress=lambda d, t, p: seen.append((d, t, p)), **_fast())
@@ -251,10 +251,10 @@ def test_cancel_exception_propagates(models):
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_short_videos_work(models, n):
     """Official pass 1 crashes for N1 <= 3 (window step <= 0); we clamp the pass-1 overlap to N1 - 1."""
-    from svfr_model.pipeline import _pass1_overlap
-    from svfr_model.sampler import window_starts
+    from svfr_model.diffusion.passes import pass1_overlap
+    from svfr_model.diffusion.sampler import window_starts
 
-    assert _pass1_overlap(n, 3) == n - 1
+    assert pass1_overlap(n, 3) == n - 1
     plan = window_starts(n, n, n - 1, 4)
     assert all(len(s) >= 1 for s in plan)
     # 128x128: the tiny UNet's deepest level must be larger than 1x1 for a single-frame window
@@ -298,7 +298,7 @@ def _unet_call_rel_error(m, dtype) -> float:
 
 
 def test_bf16_unet_close_to_official_call_and_restore_runs():
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     m = load_svfr_models(require_path(PARITY / "models", "parity model folder"), dtype="bf16")
     assert next(m.unet.parameters()).dtype == torch.bfloat16
@@ -311,7 +311,7 @@ def test_bf16_unet_close_to_official_call_and_restore_runs():
 
 def test_fp16_unet_close_to_official_call():
     """The same bound in fp16 units: 8x tighter than bf16, so a bf16-sized error here would fail."""
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     m = load_svfr_models(require_path(PARITY / "models", "parity model folder"), dtype="fp16")
     assert next(m.unet.parameters()).dtype == torch.float16
@@ -356,14 +356,14 @@ def test_bad_arguments(models, kw, match):
 
 
 def test_inpainting_without_mask_warns(models):
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     with pytest.warns(UserWarning, match="without a mask"):
         restore_video(models, _small(2), tasks=("inpainting",), **_fast(steps=1, pass1_steps=1))
 
 
 def test_mask_without_inpainting_warns(models):
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     with pytest.warns(UserWarning, match="mask is ignored"):
         restore_video(models, _small(2), mask=torch.ones((16, 16)), **_fast(steps=1, pass1_steps=1))
@@ -372,7 +372,7 @@ def test_mask_without_inpainting_warns(models):
 def test_reference_without_face_falls_back_to_input_landmarks(models_with_arcface):
     """Pass-1 output without a detectable face (official: IndexError): the landmarks of the LQ frame it was
     restored from are used instead, with a warning."""
-    from svfr_model.identity import IdentityEncoder
+    from svfr_model.diffusion.identity import IdentityEncoder
 
     lm = np.array([[5.0, 6.0], [10.0, 6.0], [7.5, 9.0], [5.5, 12.0], [9.5, 12.0]])
 
@@ -388,7 +388,7 @@ def test_reference_without_face_falls_back_to_input_landmarks(models_with_arcfac
 
     det = FirstBlind()
     frames = _small(3)
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     with pytest.warns(UserWarning, match="landmarks of the input frame"):
         res = restore_video(models_with_arcface, frames, detector=det, steps=1, pass1_steps=1)

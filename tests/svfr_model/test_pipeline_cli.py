@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_DIR, PARITY_DIR, require_path
-from svfr_model.cli import main
+from svfr_model.commands.cli import main
 
 PARITY_MODELS = PARITY_DIR / "models"
 DEMO = DEMO_DIR
@@ -43,7 +43,7 @@ def test_restore_square_clip_keeps_fps_and_audio(tmp_path, models_dir):
 
 
 def test_no_crop_refuses_non_square(tmp_path, capsys):
-    from svfr_model.video_io import write_video
+    from svfr_model.video import write_video
 
     src = tmp_path / "wide.mp4"
     write_video(src, np.zeros((3, 32, 48, 3), np.uint8), 25)
@@ -81,7 +81,7 @@ def test_restore_with_face_crop_and_paste_back(tmp_path, models_dir):
     assert rc == 0
     fps, n, shape, _ = _probe(out)
     assert fps == 25 and n == 3 and shape == (128, 128, 3)
-    from svfr_model.video_io import read_video
+    from svfr_model.video import read_video
 
     before = read_video(src, max_frames=3).frames.astype(np.float32)
     after = read_video(out).frames.astype(np.float32)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from svfr_model.errors import InputError
-from svfr_model.tasks import ALL_TASK_COMBINATIONS, parse_tasks, task_names
+from svfr_model.diffusion.tasks import ALL_TASK_COMBINATIONS, parse_tasks, task_names
 
 
 @pytest.mark.parametrize("spec, bits", [
@@ -39,7 +39,7 @@ def test_all_seven_combinations_round_trip():
 
 def test_task_bits_embedding_is_cos_first():
     """spec 2.4: each bit b -> [cos(b f_k) for k < 128, sin(b f_k)], f_k = exp(-ln(1e4) k / 128)."""
-    from svfr_model.unet import build_unet
+    from svfr_model.networks.unet import build_unet
 
     unet = build_unet(device="meta")
     emb = unet.add_time_proj(torch.tensor([1.0, 0.0, 1.0])).reshape(3, 256)

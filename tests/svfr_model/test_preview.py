@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from svfr_model.errors import InputError
-from svfr_model.preview import latents_to_rgb, window_preview
-from svfr_model.sampler import PREVIEW_EVERY, PassConfig, count_unet_calls, denoise, predicted_x0
-from svfr_model.scheduler import build_scheduler, make_schedule
+from svfr_model.diffusion.preview import latents_to_rgb, window_preview
+from svfr_model.diffusion.sampler import PREVIEW_EVERY, PassConfig, count_unet_calls, denoise, predicted_x0
+from svfr_model.diffusion.scheduler import build_scheduler, make_schedule
 
 
 def test_predicted_x0_is_diffusers_pred_original_sample():

@@ -20,7 +20,7 @@ ARGS = dict(tasks=[1, 0, 0], seed=5, steps=1, pass1_steps=1, guidance_min=1.5, g
 
 @pytest.fixture(scope="module")
 def models(test_models_dir):
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     return load_svfr_models(test_models_dir, dtype="fp32", device="cpu")
 
@@ -55,13 +55,13 @@ def portrait():
 
 
 def _direct(models, clip, **kwargs):
-    from svfr_model.pipeline import restore_video
+    from svfr_model.diffusion.passes import restore_video
 
     return restore_video(models, clip, dtype=torch.float32, device="cpu", **ARGS, **kwargs)
 
 
 def test_each_track_equals_restore_video_with_the_record_landmarks(models, two_tracks):
-    from svfr_model.restore_tracks import restore_tracks
+    from svfr_model.restore.tracks import restore_tracks
 
     record = two_tracks.record
     started, ticks = [], {0: [], 1: []}
@@ -84,7 +84,7 @@ def test_each_track_equals_restore_video_with_the_record_landmarks(models, two_t
 
 def test_a_photo_of_another_size_is_framed_like_the_crops_for_every_track(models, two_tracks, detector, portrait):
     from svfr_model.faces.reference import crop_reference
-    from svfr_model.restore_tracks import restore_tracks
+    from svfr_model.restore.tracks import restore_tracks
 
     record = two_tracks.record
     results = restore_tracks(models, two_tracks.crops, record, references=[portrait], detector=detector,
@@ -99,7 +99,7 @@ def test_a_photo_of_another_size_is_framed_like_the_crops_for_every_track(models
 
 def test_wrong_reference_count_is_refused_before_any_detection(two_tracks, portrait):
     from svfr_model.errors import InputError
-    from svfr_model.restore_tracks import restore_tracks
+    from svfr_model.restore.tracks import restore_tracks
 
     class NoDetection:
         def detect(self, *a, **k):
@@ -112,7 +112,7 @@ def test_wrong_reference_count_is_refused_before_any_detection(two_tracks, portr
 
 def test_reference_without_a_face_falls_back_to_the_record_else_says_why(models, two_tracks):
     from svfr_model.errors import NoFaceError
-    from svfr_model.restore_tracks import restore_tracks
+    from svfr_model.restore.tracks import restore_tracks
 
     clip, record = two_tracks.crops[0], two_tracks.record
     flat = torch.full((SIZE, SIZE, 3), 0.5)  # crop-sized, used as is; the engine finds no face in it
@@ -129,7 +129,7 @@ def test_reference_without_a_face_falls_back_to_the_record_else_says_why(models,
 
 def test_record_and_crops_of_different_runs_are_refused(two_tracks):
     from svfr_model.errors import InputError
-    from svfr_model.restore_tracks import restore_tracks
+    from svfr_model.restore.tracks import restore_tracks
 
     with pytest.raises(InputError, match="2 face tracks but 1 crop clips"):
         restore_tracks(None, two_tracks.crops[:1], two_tracks.record, **ARGS)

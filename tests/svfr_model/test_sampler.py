@@ -9,8 +9,8 @@ import torch
 
 from conftest import PARITY_DIR, require_path
 from svfr_model.errors import InputError
-from svfr_model.sampler import count_unet_calls, guidance_scales, window_starts, window_weights
-from svfr_model.scheduler import add_noise, build_scheduler, euler_step_v, make_schedule, scale_model_input
+from svfr_model.diffusion.windows import count_unet_calls, guidance_scales, window_starts, window_weights
+from svfr_model.diffusion.scheduler import add_noise, build_scheduler, euler_step_v, make_schedule, scale_model_input
 
 PARITY = PARITY_DIR
 
@@ -31,7 +31,7 @@ def test_scheduler_arrays_match_svdxt(n):
 
 
 def test_shipped_scheduler_config_equals_fixture_config():
-    from svfr_model.scheduler import default_scheduler_config
+    from svfr_model.diffusion.scheduler import default_scheduler_config
 
     real = json.loads(require_path(
         PARITY / "models" / "stable-video-diffusion-img2vid-xt" / "scheduler" / "scheduler_config.json",
@@ -136,8 +136,8 @@ def test_encode_lq_chunked_noise_aug_equals_the_official_single_draw(h, w, noise
     """encode_lq draws the noise-aug noise per encode chunk; for H, W multiples of 8 the conditioning
     latents equal the official single (F, 3, H, W) draw, and the generator ends in the same state (so the
     initial noise drawn next matches too), also at strength 0 where the noise is drawn but unused."""
-    from svfr_model.sampler import encode_lq
-    from svfr_model.vae import LATENT_SCALE
+    from svfr_model.diffusion.latents import encode_lq
+    from svfr_model.networks.vae import LATENT_SCALE
 
     n = 45 if h <= 64 else 3
     frames = torch.rand((n, 3, h, w), generator=torch.Generator().manual_seed(5)) * 2 - 1
@@ -156,7 +156,7 @@ def test_encode_lq_chunked_noise_aug_equals_the_official_single_draw(h, w, noise
 
 def test_denoise_counts_duplicated_frames_when_video_shorter_than_window():
     """T < window: each window holds frames several times; every occurrence is accumulated (official loop)."""
-    from svfr_model.sampler import PassConfig, denoise
+    from svfr_model.diffusion.sampler import PassConfig, denoise
 
     class EchoUNet(torch.nn.Module):
         config = type("C", (), {"cross_attention_dim": 8})()
@@ -183,7 +183,7 @@ def test_denoise_counts_duplicated_frames_when_video_shorter_than_window():
 
 def test_unet_sees_one_window_whatever_the_video_length():
     """Device memory does not grow with F: every UNet call gets (batch <= 2, window, 12, h, w)."""
-    from svfr_model.sampler import PassConfig, denoise
+    from svfr_model.diffusion.sampler import PassConfig, denoise
 
     shapes = []
 

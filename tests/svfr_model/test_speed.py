@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from svfr_model.errors import InputError
-from svfr_model.speed import compile_unet
+from svfr_model.diffusion.speed import compile_unet
 
 
 def _tiny_unet():
-    from svfr_model.unet import build_unet, default_unet_config
+    from svfr_model.networks.unet import build_unet, default_unet_config
 
     cfg = default_unet_config()
     cfg.update(block_out_channels=[32, 32, 32, 32], num_attention_heads=[2, 4, 4, 8])

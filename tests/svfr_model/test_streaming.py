@@ -18,7 +18,7 @@ ENGINE = dict(tasks="bfr,inpainting", seed=3, steps=2, pass1_steps=1, window=4, 
 
 @pytest.fixture(scope="module")
 def models(test_models_dir):
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     return load_svfr_models(test_models_dir, dtype="fp32", device="cpu")
 
@@ -47,7 +47,7 @@ class _Source:
 
 
 def test_stream_gives_restore_video_frames_bit_for_bit(models):
-    from svfr_model.pipeline import restore_stream, restore_video
+    from svfr_model.diffusion.passes import restore_stream, restore_video
 
     frames, masks = _clip(), _masks()
     want = restore_video(models, frames, mask=masks, id_tokens=None, **ENGINE, reference_landmarks=_LANDMARKS)
@@ -68,7 +68,7 @@ def test_stream_gives_restore_video_frames_bit_for_bit(models):
 
 
 def test_stream_without_sink_keeps_latents_that_decode_to_the_same_frames(models):
-    from svfr_model.pipeline import decode_restored, restore_stream, restore_video
+    from svfr_model.diffusion.passes import decode_restored, restore_stream, restore_video
 
     frames = _clip(n=5, seed=1)
     kw = dict(ENGINE, tasks="bfr", id_tokens=torch.zeros(49, 1024))
@@ -81,7 +81,7 @@ def test_stream_without_sink_keeps_latents_that_decode_to_the_same_frames(models
 
 
 def test_stream_refuses_bad_sources(models):
-    from svfr_model.pipeline import restore_stream
+    from svfr_model.diffusion.passes import restore_stream
 
     frames = _clip(n=4)
     with pytest.raises(InputError, match="callable"):
@@ -100,7 +100,7 @@ _LANDMARKS = [[11.0, 13.0], [21.0, 13.0], [16.0, 18.0], [12.0, 23.0], [20.0, 23.
 def test_iter_frames_and_frame_reader_read_a_file_in_order(tmp_path):
     import numpy as np
 
-    from svfr_model.video_io import FrameReader, iter_frames, video_info, write_video
+    from svfr_model.video import FrameReader, iter_frames, video_info, write_video
 
     frames = np.stack([np.full((16, 24, 3), 10 * i, np.uint8) for i in range(10)])
     path = write_video(tmp_path / "ramp.mkv", frames, 25, lossless=True)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from svfr_model.cli import main
+from svfr_model.commands.cli import main
 from testdata import astronaut
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 from conftest import CACHE_DIR, require_path
 from svfr_model.errors import WeightsError
-from svfr_model.svd_single_file import (
+from svfr_model.weights.svd_single_file import (
     VAE_PREFIX,
     convert_vae_state_dict,
     key_mapping,
@@ -202,8 +202,8 @@ def _comfy_svd_vae(AutoencodingEngine, ch, ch_mult, num_res_blocks):
 def test_real_svd_xt_layout_maps_exactly_onto_diffusers():
     from diffusers import AutoencoderKLTemporalDecoder
 
-    from svfr_model.model_files import PACKAGED_CONFIGS
-    from svfr_model.svd_single_file import _clean_config
+    from svfr_model.weights.model_files import PACKAGED_CONFIGS
+    from svfr_model.weights.svd_single_file import _clean_config
 
     engine = _comfy()
     with torch.device("meta"):

@@ -8,15 +8,15 @@ import torch
 
 from conftest import PARITY_DIR, require_path
 from svfr_model.errors import WeightsError
-from svfr_model.models import resolve_device, resolve_dtype
-from svfr_model.vae import decode_chunk, decoder_dtype, resolve_vae_dtype, set_vae_dtype
+from svfr_model.networks.vae import decode_chunk, decoder_dtype, set_vae_dtype
+from svfr_model.precision import resolve_device, resolve_dtype, resolve_vae_dtype
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @lru_cache(maxsize=1)
 def _models():
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     return load_svfr_models(require_path(PARITY_DIR / "models", "parity model folder"))
 
@@ -67,7 +67,7 @@ def test_decoder_precision_is_selectable_and_encoder_stays_float32():
 def test_any_encode_chunk_gives_the_same_latents(chunk):
     """The encoder is per frame: a chunk changes only which conv kernel the CPU picks for that batch size.
     Measured: bitwise equal for chunks 4 and 7, <= 3.1e-6 apart for 1, 2, 3, 6 (float32 kernel rounding)."""
-    from svfr_model.sampler import encode_lq
+    from svfr_model.diffusion.latents import encode_lq
 
     m = _models()
     g = torch.Generator().manual_seed(5)

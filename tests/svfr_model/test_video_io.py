@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from svfr_model.errors import InputError
-from svfr_model.video_io import read_video, write_video
+from svfr_model.video import read_video, write_video
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_clear_errors(tmp_path):
 
 
 def test_streaming_writer_chunks_and_iter_video(tmp_path, carphone_video):
-    from svfr_model.video_io import VideoWriter, iter_video, probe_video
+    from svfr_model.video import VideoWriter, iter_video, probe_video
 
     frames = carphone_video.frames[:25]
     with VideoWriter(tmp_path / "s.mkv", carphone_video.fps, lossless=True) as w:

@@ -77,7 +77,7 @@ def test_warp_to_crop_matches_direct_sampling_and_antialiases():
 
 
 def _read(path):
-    from svfr_model.video_io import read_video
+    from svfr_model.video import read_video
 
     return read_video(path).frames
 

@@ -7,7 +7,7 @@ import torch
 
 from svfr_model.errors import InputError
 from svfr_model.faces.masks import paste_mask, warp_mask_to_crops
-from svfr_model.faces.pipeline import FaceCropRecord, FaceTrack
+from svfr_model.faces import FaceCropRecord, FaceTrack
 
 
 def test_paste_mask_zero_band_ramp_and_core():

@@ -9,7 +9,7 @@ from PIL import Image
 from svfr_model.errors import NoFaceError
 from svfr_model.faces.official_crop import (box_to_crop_affine, expand_box, official_box, sampled_frame_indices,
                                             square_box, union_box)
-from svfr_model.faces.pipeline import crop_faces, official_max_face
+from svfr_model.faces import crop_faces, official_max_face
 
 
 class ScriptedDetector:

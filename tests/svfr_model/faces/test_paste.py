@@ -23,7 +23,7 @@ def detector():
 def carphone_frames():
     from testdata import carphone
 
-    from svfr_model.video_io import read_video
+    from svfr_model.video import read_video
 
     return torch.from_numpy(read_video(carphone(), max_frames=40).frames.astype(np.float32) / 255.0)
 

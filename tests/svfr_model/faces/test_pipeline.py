@@ -34,7 +34,7 @@ def detector():
 def carphone_u8():
     from testdata import carphone
 
-    from svfr_model.video_io import read_video
+    from svfr_model.video import read_video
 
     return read_video(carphone()).frames  # (120, 144, 176, 3)
 
@@ -87,7 +87,7 @@ def test_tracked_crop_centre_jitters_less_than_raw_boxes(carphone_u8, detector):
 
 @pytest.mark.parametrize("clip", ["lq1.mp4", "lq3.mp4"])
 def test_tracked_jitter_lower_on_demo_clips(demo_dir, detector, clip):
-    from svfr_model.video_io import read_video
+    from svfr_model.video import read_video
 
     frames = read_video(demo_dir / clip).frames
     tr = crop_faces(frames, detector).record.tracks[0]
@@ -248,7 +248,7 @@ def test_progress_cancel_and_parameter_errors(carphone_u8, detector):
 
 
 def test_chunked_crop_and_paste_equal_whole(carphone_u8, detector):
-    from svfr_model.faces.pipeline import extract_crops, plan_crops, record_slice
+    from svfr_model.faces import extract_crops, plan_crops, record_slice
 
     u8 = carphone_u8[:23].copy()
     u8[8:11] = 0  # a short gap inside a chunk boundary region
@@ -298,7 +298,7 @@ def test_single_frame_false_detection_is_skipped_and_reported(carphone_u8, detec
 
 
 def test_detect_faces_streams_chunks_and_searches_the_same_frames(carphone_u8, detector):
-    from svfr_model.faces.pipeline import detect_faces, plan_crops, plan_from_detections
+    from svfr_model.faces import detect_faces, plan_crops, plan_from_detections
 
     u8 = carphone_u8[:23]
     chunks = (u8[a:a + 7] for a in range(0, 23, 7))

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from svfr_model.faces.pipeline import FaceCropRecord, FaceTrack
+from svfr_model.faces import FaceCropRecord, FaceTrack
 from svfr_model.faces.preview import draw_crop_boxes
 
 

@@ -10,7 +10,7 @@ from svfr_model.faces.plan import plan_crops
 from svfr_model.faces.records import FaceCropRecord
 from svfr_model.faces.reid import AppearanceDescriber, describers_for, rejoin_tracks
 from svfr_model.faces.track import RawTrack
-from svfr_model.video_io import read_video
+from svfr_model.video import read_video
 from conftest import DEMO_DIR
 from testdata import carphone
 

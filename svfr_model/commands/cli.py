@@ -10,9 +10,16 @@ import argparse
 import importlib
 import sys
 
-from .errors import SVFRError
+from ..errors import OptionError, SVFRError
 
 COMMAND_MODULES = ("restore", "convert", "faces")
+# An engine option whose flag is not ``--`` + its name with dashes.
+OPTION_FLAGS = {"mode": "--crop-mode"}
+
+
+def flag_for(option: str) -> str:
+    """The command-line flag of an engine option (``window`` -> ``--window``), for error messages."""
+    return OPTION_FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except OptionError as exc:  # worded with the flags the user typed
+        print(f"error: {exc.worded(flag_for)}", file=sys.stderr)
+        return 2
     except SVFRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ diffusers ``vae/`` subfolder or as ComfyUI's single-file ``svd_xt.safetensors`` 
 explicit: every file passed by name (``root=None``); explicit files also override single files of a folder.
 
 Configs: when an SVD-xt config file is absent, the field is ``None`` and the engine uses the real SVD-xt
-config shipped in ``svfr_model/configs/`` (``ModelFiles.config_path`` returns whichever applies).
+config shipped in ``svfr_model/networks/configs/`` (``ModelFiles.config_path`` returns whichever applies).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import WeightsError
+from ..errors import WeightsError
+from ..networks.configs import PACKAGED_CONFIGS
 
 SVD_DIRNAME = "stable-video-diffusion-img2vid-xt"
 SVFR_WEIGHTS_URL = "https://drive.google.com/drive/folders/1nzy9Vk-yA_DwXm1Pm4dyE2o0r7V6_5mn"
@@ -33,12 +34,6 @@ SVD_XT_URL = "https://huggingface.co/stabilityai/stable-video-diffusion-img2vid-
 SINGLE_FILE_NAMES = ("svd_xt_1_1.safetensors", "svd_xt.safetensors")
 VAE_WEIGHT_NAMES = ("diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors",
                     "diffusion_pytorch_model.fp16.bin", "diffusion_pytorch_model.bin")
-PACKAGED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-PACKAGED_CONFIGS = {
-    "vae": PACKAGED_CONFIG_DIR / "vae_svdxt.json",
-    "scheduler": PACKAGED_CONFIG_DIR / "scheduler_svdxt.json",
-    "unet": PACKAGED_CONFIG_DIR / "unet_svdxt.json",
-}
 
 
 ARCFACE_NAME = "insightface_glint360k.pth"
@@ -247,7 +242,7 @@ def load_vae(files: ModelFiles):
     """
     from .checkpoints import load_strict, read_state_dict
     from .svd_single_file import load_vae_from_single_file, vae_from_state_dict
-    from .vae import build_vae
+    from ..networks.vae import build_vae
 
     path = files.vae_weights
     if path is None:

@@ -5,13 +5,11 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoints import load_strict, read_state_dict
-from .errors import InputError
+from ..errors import InputError
 
 
 class IDProjector(nn.Module):
@@ -31,15 +29,7 @@ class IDProjector(nn.Module):
         return self.final_norm(x)
 
 
-def _hint(missing, unexpected, mismatched):
+def id_projector_mismatch_hint(missing, unexpected, mismatched):
     if any(k.startswith(("conv_in", "down_blocks", "layer1", "conv1")) for k in unexpected):
         return "this looks like a different SVFR file (unet.pth or insightface_glint360k.pth); pass id_linear.pth"
     return None
-
-
-def load_id_projector(path: str | Path, dtype: torch.dtype = torch.float32) -> IDProjector:
-    """Build the projector and strictly load ``id_linear.pth`` / ``.safetensors`` into it (eval mode)."""
-    sd = read_state_dict(path)
-    model = IDProjector()
-    load_strict(model, sd, path, _hint)
-    return model.to(dtype).eval().requires_grad_(False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from .errors import InputError
+from ..errors import InputError
 
 TASK_NAMES: tuple[str, str, str] = ("bfr", "colorization", "inpainting")
 

@@ -1,15 +1,15 @@
-"""ArcFace as the face describer for re-joining tracks (identity.ArcFaceDescriber, identity.reid_describers)."""
+"""ArcFace as the face describer for re-joining tracks (faces.reid.ArcFaceDescriber, faces.reid.describers_for)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from svfr_model.arcface import IResNet
+from svfr_model.networks.arcface import IResNet
 from svfr_model.errors import InputError
 from svfr_model.faces.align import SVFR_TEMPLATE_256, align_for_arcface
 from svfr_model.faces.plan import detect_faces
-from svfr_model.identity import ArcFaceDescriber, reid_describers
+from svfr_model.faces.reid import ArcFaceDescriber, describers_for
 from testdata import carphone, read_video_rgb
 
 
@@ -59,15 +59,18 @@ def test_sampling_default_and_errors():
 
 def test_reid_option_resolution():
     model = _tiny_arcface()
-    assert reid_describers("auto", None) == "appearance"
-    assert reid_describers("appearance", model) == "appearance"
-    assert reid_describers("off", model) == "off"
-    got = reid_describers("auto", model)
-    assert len(got) == 1 and isinstance(got[0], ArcFaceDescriber)
+    def names(reid, arcface):
+        return [d.name for d in describers_for(reid, arcface)]
+
+    assert names("auto", None) == ["appearance"]
+    assert names("appearance", model) == ["appearance"]
+    assert names("off", model) == []
+    got = describers_for("auto", model)
+    assert names("auto", model) == ["arcface", "appearance"] and isinstance(got[0], ArcFaceDescriber)
     with pytest.raises(InputError, match="insightface_glint360k"):
-        reid_describers("arcface", None)
+        describers_for("arcface", None)
     with pytest.raises(InputError, match="reid must be one of"):
-        reid_describers("face", model)
+        describers_for("face", model)
 
 
 def test_detection_pass_samples_arcface_and_describes_every_face_by_appearance():

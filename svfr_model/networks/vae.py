@@ -16,16 +16,11 @@ from typing import Any, Mapping
 
 import torch
 
-from .unet import CONFIG_DIR, read_config
+from .configs import default_vae_config, read_config
 
 ENCODE_CHUNK = 20
 # Hard-coded in the official pipeline for the init latents (the VAE config value is used for decoding).
 LATENT_SCALE = 0.18215
-
-
-def default_vae_config() -> dict[str, Any]:
-    """The real SVD-xt VAE config shipped with the package."""
-    return read_config(CONFIG_DIR / "vae_svdxt.json")
 
 
 def build_vae(config: Mapping[str, Any] | str | Path | None = None, *, device: str | torch.device = "cpu"):
@@ -42,18 +37,6 @@ def build_vae(config: Mapping[str, Any] | str | Path | None = None, *, device: s
     vae.requires_grad_(False)
     vae.eval()
     return vae
-
-
-VAE_DTYPES = ("auto", "fp32", "fp16", "bf16")
-
-
-def resolve_vae_dtype(vae_dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
-    """The decoder precision: ``auto`` = fp16 on CUDA (as the official inference), float32 elsewhere."""
-    from .models import resolve_dtype
-
-    if vae_dtype is None or (isinstance(vae_dtype, str) and vae_dtype.lower() == "auto"):
-        return torch.float16 if torch.device(device).type == "cuda" else torch.float32
-    return resolve_dtype(vae_dtype)
 
 
 def set_vae_dtype(vae, dtype: torch.dtype, device: str | torch.device | None = None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 COMPILE_MODES = ("off", "regional", "full")
 # diffusers classes repeated through the SVD UNet: compiled one by one in "regional" mode

@@ -9,12 +9,15 @@ rates too), display rotation and audio are kept.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from .options import RestoreOptions, options_from
+from .tracks import StreamedClip, restore_tracks
 
 PASTE_CHUNK = 8  # frames pasted and encoded at a time (1080p float32: 24 MB per frame)
 
@@ -27,7 +30,7 @@ class _DecodedTrack:
         self.start, self.frames = -1, None
 
     def get(self, start: int, stop: int) -> np.ndarray:
-        from .pipeline import decode_restored
+        from ..diffusion.passes import decode_restored
 
         parts = []
         for pos in range(start, stop):
@@ -40,21 +43,22 @@ class _DecodedTrack:
         return np.stack(parts)
 
 
-def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode: str = "tracked", size: int = 512,
-                 mask: Optional[np.ndarray] = None, reference: Optional[np.ndarray] = None, reid: str = "auto",
-                 color_match: str = "none", feather: Optional[float] = None, erode: Optional[float] = None,
-                 allow_no_face: bool = False,
-                 max_frames: Optional[int] = None, no_crop: bool = False, lossless: bool = False,
-                 say: Callable[..., Any] = lambda *a: None, progress_for: Callable[[str], Any] = lambda label: None,
-                 cancel=None, **restore_kwargs) -> Path:
-    """Restore ``src`` into ``dst`` (see the module docstring). ``mask``: one (H, W) inpainting mask in the
-    input frame's pixels. reference: one image, or a list (1 for every face, or one per face track).
-    allow_no_face: a video without a usable face is copied unchanged instead of raising NoFaceError.
-    reid: how a face back after an absence joins its earlier track ("auto": ArcFace when the models have it,
-    else appearance; "arcface", "appearance", "off"; ``identity.reid_describers``). lossless: lossless RGB output (exact pixels). ``progress_for(label)``: a progress
-    callback for each stage. restore_kwargs: tasks, seed, steps, ... as ``restore_video``."""
-    from .video_io import VideoWriter, video_info
+def restore_file(models, src, dst, options: Optional[RestoreOptions] = None, *, detector=None,
+                 mask: Optional[np.ndarray] = None, reference=None, max_frames: Optional[int] = None,
+                 no_crop: bool = False, lossless: bool = False, say: Callable[..., Any] = lambda *a: None,
+                 progress_for: Callable[[str], Any] = lambda label: None, cancel=None, preview=None,
+                 **flat) -> Path:
+    """Restore ``src`` into ``dst`` (see the module docstring).
 
+    options: a ``RestoreOptions`` (sampling, faces, paste), or its fields as flat keywords (tasks, seed,
+    window, ..., faces, mode, size, reid, allow_no_face, color_match, feather, erode). ``mask``: one (H, W)
+    inpainting mask in the input frame's pixels. reference: one image, or a list (1 for every face, or one per
+    face track). no_crop: the input is a square face clip (resized to ``size``, no detection). lossless:
+    lossless RGB output (exact pixels). ``progress_for(label)``: a progress callback for each stage.
+    """
+    from ..video import VideoWriter, video_info
+
+    opts = options_from(options, flat)
     info = video_info(src)
     h, w = info.size
     if mask is not None and np.shape(mask) != (h, w):
@@ -62,21 +66,38 @@ def restore_file(models, src, dst, *, detector=None, faces="largest", crop_mode:
                          "mask on a frame of the input video")
     writer = VideoWriter(dst, info.fps, audio_from=src, time_base=info.time_base, rotation=info.rotation,
                          lossless=lossless)
+    run = _Run(models, src, opts, detector=detector, mask=mask, references=_references(reference),
+               max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel, preview=preview)
     try:
         if no_crop:
-            _restore_square(models, src, writer, crop_mode=crop_mode, size=size, mask=mask, reference=reference, max_frames=max_frames,
-                            say=say, progress_for=progress_for, cancel=cancel, **restore_kwargs)
+            _restore_square(run, writer)
         else:
-            _restore_faces(models, src, writer, detector=detector, faces=faces, crop_mode=crop_mode, size=size,
-                           mask=mask, reference=reference, reid=reid, color_match=color_match, feather=feather,
-                           erode=erode,
-                           allow_no_face=allow_no_face, expected=_expected_frames(info.frames, max_frames),
-                           max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel,
-                           **restore_kwargs)
+            _restore_faces(run, writer, expected=_expected_frames(info.frames, max_frames))
     except BaseException:
         writer.abort()  # no half-written output, also on Ctrl-C / SIGTERM turned into an exception
         raise
     return writer.close()
+
+
+@dataclass
+class _Run:
+    """One file's restore: the models, the input, the options and the callbacks every stage reads."""
+    models: Any
+    src: Any
+    opts: RestoreOptions
+    detector: Any
+    mask: Optional[np.ndarray]
+    references: Optional[list]
+    max_frames: Optional[int]
+    say: Callable[..., Any]
+    progress_for: Callable[[str], Any]
+    cancel: Any
+    preview: Any
+
+    def restore_tracks(self, clips, record, masks, progress_for_track, **extra) -> list:
+        return restore_tracks(self.models, clips, record, self.opts.sampling, references=self.references,
+                              masks=masks, detector=self.detector, cancel=self.cancel, preview=self.preview,
+                              progress_for_track=progress_for_track, **extra)
 
 
 def _expected_frames(listed: int, max_frames: Optional[int]) -> Optional[int]:
@@ -87,7 +108,7 @@ def _expected_frames(listed: int, max_frames: Optional[int]) -> Optional[int]:
 
 
 def _searched(expected: Optional[int], crop_mode: str) -> Optional[int]:
-    from .faces.official_crop import OFFICIAL_SAMPLE_EVERY
+    from ..faces.official_crop import OFFICIAL_SAMPLE_EVERY
 
     if expected is None:
         return None
@@ -100,57 +121,51 @@ def _references(reference) -> Optional[list]:
     return list(reference) if isinstance(reference, (list, tuple)) else [reference]
 
 
-def _restore_faces(models, src, writer, *, detector, faces, crop_mode, size, mask, reference, reid, color_match,
-                   feather, erode, allow_no_face, expected, max_frames, say, progress_for, cancel,
-                   **restore_kwargs) -> None:
-    from .faces.masks import DEFAULT_ERODE, DEFAULT_FEATHER
-    from .faces.stream import TrackCrops, lab_stats_video, paste_video, plan_video, track_mask
-    from .identity import reid_describers
-    from .restore_tracks import StreamedClip, restore_tracks
-    from .video_io import FrameReader, iter_frames
+def _restore_faces(run: _Run, writer, *, expected: Optional[int]) -> None:
+    from ..faces.reid import describers_for
+    from ..faces.stream import TrackCrops, lab_stats_video, paste_video, plan_video, track_mask
+    from ..video import FrameReader, iter_frames
 
-    record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), detector, mode=crop_mode,
-                              faces=faces, size=size, allow_no_face=allow_no_face,
-                              reid=reid_describers(reid, getattr(models, "arcface", None)),
-                              total=_searched(expected, crop_mode),
-                              progress=progress_for("faces"), cancel=cancel)
+    src, max_frames, cancel = run.src, run.max_frames, run.cancel
+    faces, size = run.opts.faces, run.opts.faces.size
+    record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), run.detector, mode=faces.mode,
+                              faces=faces.faces, size=size, allow_no_face=faces.allow_no_face,
+                              reid=describers_for(faces.reid, getattr(run.models, "arcface", None)),
+                              total=_searched(expected, faces.mode), progress=run.progress_for("faces"),
+                              cancel=cancel)
     n_tracks = len(record.tracks)
-    say(f"{record.n_frames} frames, {n_tracks} face track(s)" +
-        (f"; skipped: {record.skipped}" if record.skipped else "") +
-        (f"; {'; '.join(record.joined)}" if record.joined else ""))
+    run.say(f"{record.n_frames} frames, {n_tracks} face track(s)" +
+            (f"; skipped: {record.skipped}" if record.skipped else "") +
+            (f"; {'; '.join(record.joined)}" if record.joined else ""))
     reader = FrameReader(src, chunk=16, max_frames=max_frames)
     try:
         clips = [StreamedClip(TrackCrops(reader, record, k), len(t.frame_indices), (size, size))
                  for k, t in enumerate(record.tracks)]
-        masks = [track_mask(mask, record, k) for k in range(n_tracks)] if mask is not None else None
-        results = restore_tracks(models, clips, record, references=_references(reference),
-                                 masks=masks, detector=detector, cancel=cancel,
-                                 progress_for_track=lambda k: progress_for(f"restore face {k + 1}/{n_tracks}"),
-                                 **restore_kwargs)
+        masks = [track_mask(run.mask, record, k) for k in range(n_tracks)] if run.mask is not None else None
+        results = run.restore_tracks(clips, record, masks,
+                                     lambda k: run.progress_for(f"restore face {k + 1}/{n_tracks}"))
     finally:
         reader.close()
-    decode_chunk = int(restore_kwargs.get("decode_chunk", 16))
-    scale = size / 512.0  # the blend defaults are meant for 512 px crops
-    blend = dict(feather=DEFAULT_FEATHER * scale if feather is None else feather,
-                 erode=DEFAULT_ERODE * scale if erode is None else erode)
+    decode_chunk = run.opts.sampling.decode_chunk
+    blend = run.opts.paste.widths(size)
+    color_match = run.opts.paste.color_match
     lab = None
     if color_match == "lab":  # its statistics are smoothed over time: measured over the whole video first
-        measured = [_DecodedTrack(models, r.latents, decode_chunk) for r in results]
+        measured = [_DecodedTrack(run.models, r.latents, decode_chunk) for r in results]
         lab = lab_stats_video(iter_frames(src, chunk=PASTE_CHUNK, max_frames=max_frames), record,
                               lambda k, a, b: measured[k].get(a, b), cancel=cancel, **blend)
         del measured
-    tracks = [_DecodedTrack(models, r.latents, decode_chunk) for r in results]
+    tracks = [_DecodedTrack(run.models, r.latents, decode_chunk) for r in results]
     paste_video(iter_frames(src, chunk=PASTE_CHUNK, max_frames=max_frames), record,
-                lambda k, a, b: tracks[k].get(a, b), writer.write, lab_stats=lab, progress=progress_for("paste"),
+                lambda k, a, b: tracks[k].get(a, b), writer.write, lab_stats=lab, progress=run.progress_for("paste"),
                 cancel=cancel, color_match=color_match, **blend)
 
 
-def _restore_square(models, src, writer, *, crop_mode, size, mask, reference, max_frames, say, progress_for, cancel,
-                    **restore_kwargs) -> None:
+def _restore_square(run: _Run, writer) -> None:
     """Square face clips (no detection): frames resized to ``size``, restored and written at that size."""
-    from .restore_tracks import StreamedClip, restore_tracks
-    from .video_io import FrameReader, iter_frames
+    from ..video import FrameReader, iter_frames
 
+    src, max_frames, size, mask = run.src, run.max_frames, run.opts.faces.size, run.mask
     pts: list = []
     for _start, _chunk, chunk_pts in iter_frames(src, chunk=16, max_frames=max_frames):
         pts.extend(chunk_pts)  # the count (and timestamps) first: the engine plans its windows on it
@@ -161,8 +176,8 @@ def _restore_square(models, src, writer, *, crop_mode, size, mask, reference, ma
         raise InputError(f"--no-crop needs square face clips, but {src} is {w}x{h}: drop --no-crop to detect and "
                          "crop the face, or crop the video to a square around the face first")
     if h != size:
-        say(f"note: resizing frames {w}x{h} -> {size}x{size} (the model size); the output is written at "
-            f"{size}x{size}")
+        run.say(f"note: resizing frames {w}x{h} -> {size}x{size} (the model size); the output is written at "
+                f"{size}x{size}")
 
     def source(start: int, stop: int) -> np.ndarray:
         return np.stack([resize_square(reader.frame(i), size, "bicubic") if h != size else reader.frame(i).copy()
@@ -174,10 +189,9 @@ def _restore_square(models, src, writer, *, crop_mode, size, mask, reference, ma
     if mask is not None and h != size:
         mask = resize_square(mask.astype(np.float32), size, "nearest")
     try:
-        restore_tracks(models, [StreamedClip(source, len(pts), (size, size), sink=sink)], None,
-                       references=_references(reference),
-                       masks=[mask] if mask is not None else None, cancel=cancel, reference_mode=crop_mode,
-                       progress_for_track=lambda k: progress_for("restore"), **restore_kwargs)
+        run.restore_tracks([StreamedClip(source, len(pts), (size, size), sink=sink)], None,
+                           [mask] if mask is not None else None, lambda k: run.progress_for("restore"),
+                           reference_mode=run.opts.faces.mode)
     finally:
         reader.close()
 

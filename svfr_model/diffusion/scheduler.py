@@ -13,13 +13,8 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import InputError
-from .unet import CONFIG_DIR, read_config
-
-
-def default_scheduler_config() -> dict[str, Any]:
-    """The real SVD-xt scheduler config shipped with the package."""
-    return read_config(CONFIG_DIR / "scheduler_svdxt.json")
+from ..errors import InputError
+from ..networks.configs import default_scheduler_config, read_config
 
 
 def build_scheduler(config: Mapping[str, Any] | str | Path | None = None):

@@ -7,13 +7,11 @@ loads strictly, and runs only when asked for.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoints import load_strict, read_state_dict
-from .errors import InputError
+from ..errors import InputError
 
 BN_EPS = 1e-5
 IRESNET100_LAYERS = (3, 13, 30, 3)
@@ -93,7 +91,7 @@ def iresnet100() -> IResNet:
     return IResNet(IRESNET100_LAYERS)
 
 
-def _hint(missing, unexpected, mismatched):
+def arcface_mismatch_hint(missing, unexpected, mismatched):
     if unexpected and all(k.startswith("module.") for k in unexpected):
         return "keys carry a 'module.' prefix (saved from DataParallel); strip it, e.g. with the convert command"
     if any(k.startswith(("project1024", "final_norm")) for k in unexpected):
@@ -104,18 +102,3 @@ def _hint(missing, unexpected, mismatched):
         return ("the block count differs: SVFR needs the iresnet100 (Glint360K) backbone, "
                 "not r18/r34/r50 or another architecture")
     return None
-
-
-def load_arcface(path: str | Path, dtype: torch.dtype = torch.float32) -> IResNet:
-    """Build iresnet100 and strictly load ``insightface_glint360k.pth`` (or its .safetensors twin).
-
-    Unlike the official loader this never falls back to random weights. BatchNorm
-    ``num_batches_tracked`` counters may be absent (they do not affect eval mode) and are zero-filled.
-    """
-    sd = read_state_dict(path)
-    model = iresnet100()
-    for k, v in model.state_dict().items():
-        if k.endswith("num_batches_tracked") and k not in sd:
-            sd[k] = torch.zeros_like(v)
-    load_strict(model, sd, path, _hint)
-    return model.to(dtype).eval().requires_grad_(False)

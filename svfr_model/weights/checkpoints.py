@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from .errors import WeightsError
+from ..errors import WeightsError
 
 PICKLE_SUFFIXES = {".pth", ".pt", ".bin", ".ckpt"}
 SAFETENSORS_SUFFIXES = {".safetensors", ".sft"}

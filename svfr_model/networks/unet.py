@@ -12,33 +12,16 @@ Channel order of the 12-channel input: [scaled noisy latents | LQ latents (unsca
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from .errors import WeightsError
+from ..errors import WeightsError
+from .configs import default_unet_config, read_config
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 SVFR_IN_CHANNELS = 12
 SVD_IN_CHANNELS = 8
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """Read a diffusers ``config.json`` into a plain dict (clear error when missing/invalid)."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WeightsError(f"config file not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"cannot read config file {path}: {exc}") from None
-
-
-def default_unet_config() -> dict[str, Any]:
-    """The real SVD-xt UNet config (heads [5, 10, 20, 20]) shipped with the package."""
-    return read_config(CONFIG_DIR / "unet_svdxt.json")
 
 
 def build_unet(config: Mapping[str, Any] | str | Path | None = None, *, device: str | torch.device = "cpu",

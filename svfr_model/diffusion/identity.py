@@ -5,15 +5,18 @@ aligned by its 5 landmarks (official crop quirk by default), run through ArcFace
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
-from .arcface import IResNet, load_arcface
-from .errors import InputError, NoFaceError
-from .faces.align import align_for_arcface
-from .id_projector import IDProjector, load_id_projector
+from ..networks.arcface import IResNet
+from ..errors import InputError, NoFaceError, WeightsError
+from ..faces.align import align_for_arcface
+from ..networks.id_projector import IDProjector
+from ..weights.models import load_arcface, load_id_projector
 
 
 def quantize_reference(frame: torch.Tensor) -> np.ndarray:
@@ -77,60 +80,47 @@ class IdentityEncoder:
         return self.tokens_from_image(quantize_reference(frame), landmarks, crop)
 
 
-class ArcFaceDescriber:
-    """Face describer (``faces.reid``) from SVFR's own ArcFace: the 512-d embedding, unit length, so a
-    person who left the frame joins their earlier track by who they are, not how they look.
+def _largest_face_landmarks(detections) -> Optional[np.ndarray]:
+    if detections is None or len(detections) == 0:
+        return None
+    boxes = np.asarray(detections.boxes, dtype=np.float64)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return np.asarray(detections.landmarks, dtype=np.float64)[int(np.argmax(areas))]
 
-    The thresholds are insightface's usual cosine range for one person (Glint360K IResNet-100: the same
-    person mostly 0.4-0.8 across pose and light, two people below 0.2); they were not measured on SVFR's
-    file here (the real weights are not available to the tests). ``every``: frames between embeddings
-    (default 1 on a GPU, 10 on the CPU, where one face costs about 0.2 s).
+
+def identity_tokens(models, ref_u8: np.ndarray, *, landmarks=None, detector=None,
+                    crop: str = "official", what: str = "the reference frame",
+                    fallback_u8: Optional[np.ndarray] = None) -> torch.Tensor:
+    """ArcFace tokens (49, 1024) of a reference image (H, W, 3) uint8 via H2's IdentityEncoder.
+
+    Landmarks: given, else the largest face the detector finds in ``ref_u8``. ``fallback_u8``: an image
+    with the same face geometry (the LQ input frame the pass-1 reference was restored from) whose
+    landmarks are used when none is found in the reference itself (official code crashes there).
     """
+    if models.arcface is None:
+        raise WeightsError(
+            f"identity tokens are needed for {what} but ArcFace is not loaded: put insightface_glint360k.pth at "
+            f"{models.arcface_path} (from the SVFR release), or pass id_tokens=... directly")
+    if landmarks is None:
+        if detector is None:
+            from ..faces.detect import load_detector
 
-    name = "arcface"
-    join = 0.35
-    join_in_place = 0.25
-    switch_below = 0.0  # sampled frames: the appearance describer watches every frame for switches
-
-    def __init__(self, arcface: IResNet, every: int | None = None):
-        if arcface is None:
-            raise InputError("ArcFaceDescriber needs the ArcFace model (insightface_glint360k.pth)")
-        self.arcface = arcface
-        device = arcface.conv1.weight.device
-        self.every = int(every) if every is not None else (1 if device.type == "cuda" else 10)
-        if self.every < 1:
-            raise InputError(f"every={every}: must be >= 1")
-
-    @torch.no_grad()
-    def __call__(self, image_u8: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        lms = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
-        rows, ok = [], []
-        for lm in lms:
-            try:
-                rows.append(align_for_arcface(image_u8, lm, crop="corrected").reshape(1, 3, 112, 112))
-                ok.append(True)
-            except InputError:  # a face mostly off the frame: no vector (zeros), the others still count
-                ok.append(False)
-        out = np.zeros((len(lms), self.arcface.features.num_features), np.float32)
-        if rows:
-            w = self.arcface.conv1.weight
-            emb, _ = self.arcface(torch.cat(rows).to(w.device, w.dtype), return_features=True)
-            out[np.asarray(ok)] = torch.nn.functional.normalize(emb.float(), dim=1).cpu().numpy()
-        return out
-
-
-REID_CHOICES = ("auto", "arcface", "appearance", "off")
-
-
-def reid_describers(reid: str, arcface: IResNet | None):
-    """The ``reid`` option of the restoring entry points -> what ``faces.plan`` takes: "auto" = ArcFace when
-    the model set has it (then appearance for short pieces), else appearance; "arcface" insists on it."""
-    key = str(reid).strip().lower()
-    if key not in REID_CHOICES:
-        raise InputError(f"reid must be one of {REID_CHOICES}, got {reid!r}")
-    if key == "arcface" and arcface is None:
-        raise InputError("reid='arcface' needs the ArcFace model (insightface_glint360k.pth beside the SVFR "
-                         "models); use reid='auto' to fall back to appearance")
-    if key in ("auto", "arcface") and arcface is not None:
-        return [ArcFaceDescriber(arcface)]
-    return "off" if key == "off" else "appearance"
+            detector = load_detector("retinaface")
+        landmarks = _largest_face_landmarks(detector.detect(ref_u8))
+        if landmarks is None and fallback_u8 is not None:
+            if callable(fallback_u8):  # a streamed clip reads that frame again only now
+                fallback_u8 = fallback_u8()
+            landmarks = _largest_face_landmarks(detector.detect(fallback_u8))
+            if landmarks is not None:
+                warnings.warn(f"no face found in {what}; using the landmarks of the input frame it was restored "
+                              "from (same geometry)", stacklevel=3)
+        if landmarks is None:
+            raise NoFaceError(
+                f"no face found in {what} ({ref_u8.shape[1]}x{ref_u8.shape[0]}): SVFR needs a face for its identity "
+                "tokens. Pass a reference image with a clear face (reference=...), its 5 landmarks "
+                "(reference_landmarks=...), or id_tokens=...")
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (5, 2) or not np.isfinite(lm).all():
+        raise InputError(f"reference_landmarks must be 5 (x, y) points, shape (5, 2), got {lm.shape}")
+    encoder = IdentityEncoder(models.arcface, models.id_projector)
+    return encoder.tokens_from_image(ref_u8, lm, crop=crop).float().cpu()

@@ -18,11 +18,10 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .checkpoints import _format_problem, load_strict, read_safetensors_metadata, read_state_dict, sniff_format
-from .errors import WeightsError
+from ..errors import WeightsError
+from ..networks.configs import PACKAGED_CONFIGS
 
-# The real SVD-xt VAE config shipped with the package (model_files.PACKAGED_CONFIGS["vae"] is the same
-# file); named here so that this module does not import model_files, which imports it.
-PACKAGED_VAE_CONFIG = Path(__file__).resolve().parent / "configs" / "vae_svdxt.json"
+PACKAGED_VAE_CONFIG = PACKAGED_CONFIGS["vae"]
 
 VAE_PREFIX = "first_stage_model."
 _RESNET_SPATIAL = {"conv_shortcut": "nin_shortcut"}

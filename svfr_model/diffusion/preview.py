@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 # rows: latent channels 0..3; columns: R, G, B
 SD_LATENT_RGB = torch.tensor([
