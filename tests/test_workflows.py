@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.build_workflows import MIN_SCALE, VIEW_BOX, graph_box
-from e2e.ui_format import TITLE_H, VIRTUAL_NODES, node_size, ui_to_api, widget_values_of, workflow_id
+from build_workflows import MIN_SCALE, VIEW_BOX, graph_box
+from ui_format import TITLE_H, VIRTUAL_NODES, node_size, ui_to_api, widget_values_of, workflow_id
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"

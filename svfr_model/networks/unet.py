@@ -5,7 +5,7 @@ same 1428 parameters; it differs only in taking per-frame identity tokens (B*F, 
 temporal attention the frame-MEAN of a window's tokens, where diffusers repeats (B, 49, 1024) over the frames
 and uses frame 0's tokens. SVFR gives every frame of a window the same tokens (zeros, or the reference's
 ArcFace tokens), so mean == frame 0 and passing (B, 49, 1024) to the stock class computes the same thing
-(checked against the official one-call trace in tests/svfr_model/test_parity.py).
+(checked against the official one-call trace in tests/svfr_model/diffusion/test_parity.py).
 
 Channel order of the 12-channel input: [scaled noisy latents | LQ latents (unscaled) | reference latent
 (unscaled) or zeros].

@@ -21,8 +21,8 @@ import pytest
 
 from conftest import IN_CI, REPO_ROOT
 from e2e import frontend_page
-from e2e.build_workflows import TWIN_OVERRIDES
-from e2e.ui_format import VIRTUAL_NODES
+from build_workflows import TWIN_OVERRIDES
+from ui_format import VIRTUAL_NODES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,23 +10,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
 
-# node id -> (required inputs, optional inputs, output types) as documented in docs/nodes.md
-EXPECTED = {
-    "SVFRModelLoader": (["model_folder", "precision"], ["vae_precision", "vae"], ["SVFR_MODEL"]),
-    "SVFRFaceDetectorLoader": (["detector"], [], ["SVFR_FACE_DETECTOR"]),
-    "SVFRFaceCrop": (["images", "detector", "mode", "faces", "index", "crop_size", "if_no_face"], ["reid"],
-                     ["IMAGE", "SVFR_FACE_CROPS", "IMAGE"]),
-    "SVFRTaskVector": (["bfr", "colorization", "inpainting"], [], ["SVFR_TASK"]),
-    "SVFRInpaintMask": (["mask", "space"], ["faces"], ["SVFR_MASK"]),
-    "SVFRSampler": (["model", "crops", "task", "seed", "steps", "pass1_steps", "guidance_min", "guidance_max",
-                     "window", "overlap", "noise_aug", "i2i_strength", "decode_chunk"],
-                    ["mask", "reference", "faces", "preset"], ["IMAGE", "IMAGE"]),
-    "SVFRPasteBack": (["images", "restored", "faces", "feather", "color_match", "erode"], [], ["IMAGE", "MASK"]),
-    "SVFRVideoRestore": (["model", "detector", "task", "video", "mode", "faces", "index", "crop_size", "if_no_face",
-                          "seed", "steps", "pass1_steps", "guidance_min", "guidance_max", "window", "overlap",
-                          "noise_aug", "i2i_strength", "decode_chunk", "feather", "erode", "color_match"],
-                         ["mask", "reference", "preset", "reid"], ["VIDEO"]),
-}
+# node id -> (required inputs, optional inputs, output types), from the one snapshot of the nodes' inputs
+# (test_widget_snapshot_matches_live_server below keeps it equal to what this server publishes)
+SNAPSHOT = json.loads((HERE / "node_inputs_snapshot.json").read_text())
+EXPECTED = {node_id: ([i["name"] for i in d["inputs"] if not i["optional"]],
+                      [i["name"] for i in d["inputs"] if i["optional"]], [t for _, t in d["outputs"]])
+            for node_id, d in SNAPSHOT.items() if node_id.startswith("SVFR")}
+
+
+def test_every_svfr_node_of_the_server_is_in_the_snapshot(info):
+    assert sorted(k for k in info if k.startswith("SVFR")) == sorted(EXPECTED)
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +69,11 @@ def test_widget_snapshot_matches_live_server(info):
     """tests/e2e/node_inputs_snapshot.json (used offline by tests/test_workflows.py) is current."""
     snap_path = HERE / "node_inputs_snapshot.json"
     snap = json.loads(snap_path.read_text())
-    from e2e.ui_format import node_input_order
+    from ui_format import node_input_order
 
     stale = {t: (snap[t], node_input_order(info[t])) for t in snap
              if t in info and snap[t] != node_input_order(info[t])}
     missing = [t for t in snap if t not in info]
     assert not missing, f"node types gone from the server: {missing}"
-    assert not stale, ("node inputs changed; regenerate with `python tests/e2e/build_workflows.py "
+    assert not stale, ("node inputs changed; regenerate with `python scripts/build_workflows.py "
                        f"--snapshot URL`: {json.dumps(stale)[:3000]}")

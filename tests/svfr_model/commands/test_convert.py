@@ -95,7 +95,7 @@ def _sibling_module(name):
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(f"_h2_{name}", Path(__file__).with_name(f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(f"_h2_{name}", Path(__file__).parents[1] / "weights" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -23,7 +23,7 @@ from testdata import astronaut
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FAST = ["--size", "32", "--steps", "1", "--pass1-steps", "1", "--window", "4", "--overlap", "1",
         "--decode-chunk", "3", "--quiet", "--lossless"]
 

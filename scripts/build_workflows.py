@@ -7,10 +7,10 @@ Every graph is declared once below as an API prompt with the full (official) set
 is generated from it with the node input order of ``node_inputs_snapshot.json``; the twin only
 lowers what ``TWIN_OVERRIDES`` allows (sampler steps, frames loaded).
 
-    python tests/e2e/build_workflows.py                       # regenerate the workflow files
-    python tests/e2e/build_workflows.py --snapshot URL        # refresh the snapshot from a live server first
-    python tests/e2e/build_workflows.py --thumbnails URL      # and screenshot each graph (headless Chromium)
-    python tests/e2e/build_workflows.py --only NAME ...       # only these workflows (files and thumbnails)
+    python scripts/build_workflows.py                       # regenerate the workflow files
+    python scripts/build_workflows.py --snapshot URL        # refresh the snapshot from a live server first
+    python scripts/build_workflows.py --thumbnails URL      # and screenshot each graph (headless Chromium)
+    python scripts/build_workflows.py --only NAME ...       # only these workflows (files and thumbnails)
 """
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))
+REPO = HERE.parent
+E2E = REPO / "tests" / "e2e"
+sys.path[:0] = [str(HERE), str(REPO / "tests")]
 from e2e import example_inputs as ex  # noqa: E402
-from e2e.ui_format import NODE_W, TITLE_H, api_to_ui, node_input_order, node_size  # noqa: E402
+from ui_format import NODE_W, TITLE_H, api_to_ui, node_input_order, node_size  # noqa: E402
 
-SNAPSHOT = HERE / "node_inputs_snapshot.json"
-VHS_INPUTS = HERE / "vhs_node_inputs.json"
+SNAPSHOT = E2E / "node_inputs_snapshot.json"  # the one record of every node's inputs (tests read it too)
+VHS_INPUTS = E2E / "vhs_node_inputs.json"
 WORKFLOWS = REPO / "workflows"
 API_DIR = WORKFLOWS / "api"  # API twins: out of the folder ComfyUI lists as templates
 THUMB_W = 640  # thumbnail width (px): the card shows it ~250 px wide (object-contain); small jpg files

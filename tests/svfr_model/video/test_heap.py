@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator only")
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 # In a fresh process: free an 8 MB block (glibc then raises its mmap threshold to 8 MB), allocate a 2 MB frame,
 # and report whether that frame was mapped (mallinfo2().hblkhd: bytes in mapped blocks).
