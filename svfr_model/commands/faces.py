@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..faces.options import MODES
 from ..faces.reid import REID_WITHOUT_MODEL
 
 RECORD_NAME = "crops.json"
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
                    help="face detector (default: the embedded RetinaFace, works offline)")
     p.add_argument("--detector-path", default=None,
                    help="weights for yoloface (yoloface_v5m.pt) or insightface (SCRFD .onnx or pack folder)")
-    p.add_argument("--mode", default="tracked", choices=["tracked", "official"],
+    p.add_argument("--mode", default="tracked", choices=MODES,
                    help="tracked: per-frame framing, smoothed; official: SVFR's static union box")
     p.add_argument("--faces", default="largest", help="largest, all, or a face index (0 = largest)")
     p.add_argument("--size", type=int, default=512, help="crop size in pixels")
@@ -117,7 +118,9 @@ def run_crop(args) -> int:
         raise
     meta = json.loads(record.to_json())
     meta.update({"source": str(Path(args.video).resolve()), "fps": str(fps), "track_files": names})
-    (out_dir / RECORD_NAME).write_text(json.dumps(meta))
+    tmp = out_dir / (RECORD_NAME + ".partial")  # written whole: a reader never sees half a record
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(out_dir / RECORD_NAME)
     for i, t in enumerate(record.tracks):
         print(f"track {i}: {len(t.frame_indices)} frames ({int(t.interpolated.sum())} interpolated) "
               f"-> {out_dir / names[i]}")

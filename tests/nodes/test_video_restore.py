@@ -88,7 +88,7 @@ def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detect
     assert got.shape == src.shape and fps == src_fps == 25 and n_audio == src_audio > 5
     want_path = tmp_path / "direct.mp4"
     restore_file(svfr_handle.models, face_video, want_path, detector=detector, faces="largest", size=64,
-                 feather=32 / 8, erode=24 / 8, color_match="none", tasks=[1, 0, 0], seed=5, steps=1,
+                 feather=32, erode=24, color_match="none", tasks=[1, 0, 0], seed=5, steps=1,
                  pass1_steps=1, window=4, overlap=1, noise_aug=0.0, i2i_strength=1.0,
                  **memory_options("default", 4), dtype=svfr_handle.dtype, device=svfr_handle.device)
     assert np.array_equal(got, _decode(want_path)[0])
