@@ -8,6 +8,7 @@ from .example_inputs import install_into_comfy_input
 from .detector_loader import SVFRFaceDetectorLoader
 from .face_crop import SVFRFaceCrop
 from .mask import SVFRInpaintMask
+from .model_download import SVFRDownloadModels
 from .model_loader import SVFRModelLoader
 from .paste import SVFRPasteBack
 from .sampler import SVFRSampler
@@ -16,6 +17,7 @@ from .video_restore import SVFRVideoRestore
 
 NODES: list[type[io.ComfyNode]] = [
     SVFRModelLoader,
+    SVFRDownloadModels,
     SVFRFaceDetectorLoader,
     SVFRFaceCrop,
     SVFRTaskVector,

@@ -90,8 +90,10 @@ def _check_unet(path: Path, root: Path) -> None:
     config = unet_config_for(root)
     unet = build_unet(read_config(config) if config is not None else default_unet_config(), device="meta")
     shapes = tensor_shapes(path)
-    meta_sd = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
-    load_strict(unet, meta_sd, path, unet_mismatch_hint)  # meta into meta: compares keys and shapes only
+    own = unet.state_dict()
+    if set(own) != set(shapes) or any(tuple(own[k].shape) != shapes[k] for k in own):  # as load_unet
+        meta_sd = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
+        load_strict(unet, meta_sd, path, unet_mismatch_hint)  # raises the readable key/shape error
 
 
 def _check_vae(path: Path, root: Path, final: Path) -> None:
