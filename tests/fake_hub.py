@@ -223,6 +223,8 @@ SVD_REPO = "stabilityai/stable-video-diffusion-img2vid-xt"
 
 
 def _torchscript_bytes(tmp: Path) -> bytes:
+    import warnings
+
     import torch
 
     class Tiny(torch.nn.Module):
@@ -230,7 +232,9 @@ def _torchscript_bytes(tmp: Path) -> bytes:
             return x * 2
 
     path = tmp / "yoloface_v5m.pt"
-    torch.jit.script(Tiny()).save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated; the format is what counts
+        torch.jit.script(Tiny()).save(str(path))
     return path.read_bytes()
 
 
@@ -259,15 +263,19 @@ def hub_files(parity_dir, test_models_dir, tmp_path_factory) -> dict[tuple[str, 
     }
 
 
+@pytest.fixture(scope="session")
+def _hub_objects(hub_files) -> dict[tuple[str, str], HubFile]:
+    """Digests computed once (the 130 MB ArcFace takes a while); tests replace entries, never mutate them."""
+    return {key: HubFile(data, len(data) > LFS_THRESHOLD) for key, data in hub_files.items()}
+
+
 @pytest.fixture
-def hub(hub_files, monkeypatch, tmp_path):
+def hub(_hub_objects, monkeypatch, tmp_path):
     """A started FakeHub serving ``hub_files``; HF_ENDPOINT points at it, no token anywhere, 1 MiB chunks
     (so a few-MB file is several writes: cancel and resume points inside it)."""
     from huggingface_hub import constants
 
-    fake = FakeHub()
-    for (repo, path), data in hub_files.items():
-        fake.add(repo, path, data)
+    fake = FakeHub(files=dict(_hub_objects))
     fake.start()
     monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_OIDC_RESOURCE"):

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from fake_hub import SVFR_REPO, hub, hub_files  # noqa: F401  (fixtures)
+from fake_hub import SVFR_REPO, _hub_objects, hub, hub_files  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.comfy
 MIB = 1 << 20

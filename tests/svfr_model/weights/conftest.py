@@ -1,1 +1,1 @@
-from fake_hub import hub, hub_files  # noqa: F401  (fixtures)
+from fake_hub import _hub_objects, hub, hub_files  # noqa: F401  (fixtures)

@@ -101,8 +101,11 @@ def test_transfer_cut_mid_file_is_resumed_with_a_range_request(hub, hub_files, t
     assert (dest / "face_restoration" / "unet.pth").read_bytes() == hub_files[UNET]
 
 
-def test_interrupted_download_resumes_on_the_next_run(hub, hub_files, tmp_path, parity_dir):
+def test_interrupted_download_resumes_on_the_next_run(hub, hub_files, tmp_path, parity_dir, monkeypatch):
+    from huggingface_hub import file_download
     from svfr_model.weights.download import DownloadError, download_models
+
+    monkeypatch.setattr(file_download.time, "sleep", lambda s: None)  # http_get's 5 retries, without the waits
 
     dest = _svd_configs(tmp_path / "svfr", parity_dir)
     final = dest / "face_restoration" / "unet.pth"
