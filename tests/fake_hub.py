@@ -14,8 +14,9 @@ fetch one file, and nothing else.
   ``Range: bytes=N-`` with ``206`` and ``Content-Range``; ``Accept-Ranges: bytes``.
 
 Faults for the tests: ``corrupt`` (one byte flipped in what is served, the advertised SHA-256 unchanged),
-``cut`` (the connection closes after a given file offset, for the next N requests), ``deny`` (a gated repo
-needing ``Authorization: Bearer <token>``). Every request is logged (method, path, Range, Authorization).
+``cut`` (the connection closes after a given file offset, for the next N requests), ``refuse`` (the storage
+host answers the next N resumed (ranged) requests with 403, as an expired signed link), ``gated`` (a repo needing ``Authorization: Bearer
+<token>``). Every request is logged (method, path, Range, Authorization).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class FakeHub:
     gated: dict[str, str] = field(default_factory=dict)  # repo -> the token it accepts
     corrupt: set[tuple[str, str]] = field(default_factory=set)
     cuts: dict[str, list] = field(default_factory=dict)  # sha256 -> [offset, times left]
+    refuse: dict[str, int] = field(default_factory=dict)  # sha256 -> ranged storage GETs still answered 403
     log: list[Logged] = field(default_factory=list)
 
     def add(self, repo: str, path: str, data: bytes, lfs: bool | None = None) -> HubFile:
@@ -171,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.startswith("/lfs/") or not match:
             return self._send(404, {}, b"no such object", body)
         key, f = match[0]
+        if self.hub.refuse.get(sha, 0) > 0 and self.headers.get("Range"):
+            self.hub.refuse[sha] -= 1
+            return self._send(403, {"Content-Type": "text/plain"}, b"Request has expired", body)
         data = f.data
         if key in self.hub.corrupt:
             data = bytearray(data)

@@ -381,13 +381,67 @@ def _remove(*paths: Path) -> None:
             pass
 
 
-def _fetch(plan: DownloadPlan, pf: PlannedFile, remote: Remote, staging: Path, headers: dict,
-           on_bytes: Callable[[int], None], say: Callable[[str], None]) -> Path:
+def _headers(remote: Remote) -> dict:
+    from huggingface_hub.utils import build_hf_headers
+
+    headers = build_hf_headers(token=remote.token, library_name=LIBRARY_NAME)
+    if _origin(remote.location) != _origin(remote.url):
+        headers.pop("authorization", None)  # never send the token to the storage host
+    return headers
+
+
+STORAGE_RETRIES = 2  # a storage host refusing mid-file (an expired signed link): ask the Hub again, resume
+
+
+def _fetch(plan: DownloadPlan, pf: PlannedFile, remote: Remote, staging: Path, on_bytes: Callable[[int], None],
+           say: Callable[[str], None], refresh: Callable[[], Remote]) -> Path:
     """Fetch one file into the staging folder (resuming a part of the same ETag), check it, move it in place."""
+    source = pf.source
+    part, state_path = _staging_paths(staging, source)
+    for attempt in range(STORAGE_RETRIES + 1):
+        try:
+            sha256 = _transfer(pf, remote, part, state_path, on_bytes, say)
+            break
+        except _StorageRefused as refused:
+            if attempt == STORAGE_RETRIES:
+                kept = part.stat().st_size if part.exists() else 0
+                raise DownloadError(
+                    f"{pf.dest}: the storage host refused the transfer ({refused}); {_mb(kept)} are kept in "
+                    f"{part}: run again to resume from there") from None
+            say(f"    the storage host refused ({refused}); asking {remote.endpoint} again and resuming")
+            remote = refresh()
+        except _TransferFailed as failed:
+            exc = failed.__cause__
+            status = _status(exc)
+            if status == 416:  # the part no longer fits the file on the server
+                _remove(part, state_path)
+                raise DownloadError(f"{pf.dest}: the source refused to resume ({exc}); the partial file was "
+                                    "removed: run again to download it anew") from None
+            if status is not None:
+                raise _classify(exc, plan, pf, remote.url, remote.endpoint, remote.token) from None
+            kept = part.stat().st_size if part.exists() else 0
+            raise DownloadError(
+                f"{pf.dest}: the transfer from {remote.url} broke off ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); {_mb(kept)} are kept in {part}: run again to "
+                "resume from there") from None
+    return _verify_and_place(plan, pf, remote, part, state_path, sha256)
+
+
+class _StorageRefused(Exception):
+    """The storage host (not the Hub) answered 401/403/410 mid-way."""
+
+
+class _TransferFailed(Exception):
+    """http_get failed; the cause is attached."""
+
+
+def _transfer(pf: PlannedFile, remote: Remote, part: Path, state_path: Path, on_bytes: Callable[[int], None],
+              say: Callable[[str], None]) -> str | None:
+    """Bytes into ``part`` (resumed when it belongs to the same ETag). Returns the SHA-256 when it could be
+    computed on the way (None: the file must be hashed again)."""
     from huggingface_hub.file_download import http_get
 
     source = pf.source
-    part, state_path = _staging_paths(staging, source)
     state = {"repo": source.repo, "revision": source.revision, "path": source.path, "etag": remote.etag,
              "size": remote.size}
     resume = 0
@@ -406,7 +460,7 @@ def _fetch(plan: DownloadPlan, pf: PlannedFile, remote: Remote, staging: Path, h
         f.truncate()
         sink = _Sink(f, digest, on_bytes)
         try:
-            http_get(remote.location, sink, resume_size=resume, headers=headers, expected_size=remote.size,
+            http_get(remote.location, sink, resume_size=resume, headers=_headers(remote), expected_size=remote.size,
                      displayed_filename=PurePosixPath(source.dest).name)
         except (Cancelled, KeyboardInterrupt):
             raise
@@ -418,20 +472,10 @@ def _fetch(plan: DownloadPlan, pf: PlannedFile, remote: Remote, staging: Path, h
                 _remove(part, state_path)
                 raise VerificationError(f"{pf.dest}: the transfer ended at the wrong size ({exc}); the partial "
                                         "file was removed: run again to download it anew") from None
-            status = _status(exc)
-            if status is not None and status != 416:
-                raise _classify(exc, plan, pf, remote.url, remote.endpoint, remote.token) from None
-            if status == 416:  # the part no longer fits the file on the server
-                f.close()
-                _remove(part, state_path)
-                raise DownloadError(f"{pf.dest}: the source refused to resume ({exc}); the partial file was "
-                                    "removed: run again to download it anew") from None
-            kept = part.stat().st_size if part.exists() else 0
-            raise DownloadError(
-                f"{pf.dest}: the transfer from {remote.url} broke off ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}); {_mb(kept)} are kept in {part}: run again to "
-                "resume from there") from None
-    return _verify_and_place(plan, pf, remote, part, state_path, None if sink.rewound else digest.hexdigest())
+            if _status(exc) in (401, 403, 410) and _origin(remote.location) != _origin(remote.url):
+                raise _StorageRefused(f"HTTP {_status(exc)}") from exc
+            raise _TransferFailed() from exc
+    return None if sink.rewound else digest.hexdigest()
 
 
 def _verify_and_place(plan: DownloadPlan, pf: PlannedFile, remote: Remote, part: Path, state_path: Path,
@@ -563,8 +607,6 @@ def download_models(dest: str | Path, *, table: SourceTable | None = None, sourc
 
 def _run(plan: DownloadPlan, todo: list[PlannedFile], report: DownloadReport, *, accept_licence, confirm, endpoint,
          token, safetensors, progress, cancel, say) -> None:
-    from huggingface_hub.utils import build_hf_headers
-
     licences = plan.licence_text(todo)
     if not accept_licence and not (confirm is not None and confirm(licences)):
         raise LicenceNotAccepted(
@@ -598,16 +640,14 @@ def _run(plan: DownloadPlan, todo: list[PlannedFile], report: DownloadReport, *,
             if k:
                 remote = _head(plan, pf, endpoint, token)  # fresh: a signed storage URL may have expired
             say(f"[{k + 1}/{len(todo)}] {pf.dest}  <-  {pf.source.origin} ({_mb(remote.size)})")
-            headers = build_hf_headers(token=token, library_name=LIBRARY_NAME)
-            if _origin(remote.location) != _origin(remote.url):
-                headers.pop("authorization", None)  # never send the token to the storage host
 
             def on_bytes(pos: int, base=done_before) -> None:
                 if progress is not None:
                     progress(base + pos, max(total, base + pos))
                 check_cancel(f"during {pf.source.dest}")
 
-            report.fetched.append(_fetch(plan, pf, remote, staging, headers, on_bytes, say))
+            report.fetched.append(_fetch(plan, pf, remote, staging, on_bytes, say,
+                                         refresh=lambda pf=pf: _head(plan, pf, endpoint, token)))
             done_before += remote.size or pf.dest.stat().st_size
             if progress is not None:
                 progress(done_before, max(total, done_before))

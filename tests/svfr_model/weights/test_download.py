@@ -101,6 +101,18 @@ def test_transfer_cut_mid_file_is_resumed_with_a_range_request(hub, hub_files, t
     assert (dest / "face_restoration" / "unet.pth").read_bytes() == hub_files[UNET]
 
 
+def test_an_expired_storage_link_is_renewed_and_the_transfer_resumes(hub, hub_files, tmp_path, parity_dir):
+    from svfr_model.weights.download import download_models
+
+    dest = _svd_configs(tmp_path / "svfr", parity_dir)
+    hub.cut(*UNET, at=2 * MIB + 100, times=1)  # http_get's own retry then meets an expired link (403)
+    hub.refuse[hub.files[UNET].sha256] = 1
+    download_models(dest, only=["unet"], accept_licence=True)
+    assert (dest / "face_restoration" / "unet.pth").read_bytes() == hub_files[UNET]
+    assert [g.range for g in _storage_gets(hub, UNET)] == [None, f"bytes={2 * MIB}-", f"bytes={2 * MIB}-"]
+    assert len([r for r in hub.requests("HEAD") if r.path.endswith("face_restoration/unet.pth")]) == 2
+
+
 def test_interrupted_download_resumes_on_the_next_run(hub, hub_files, tmp_path, parity_dir, monkeypatch):
     from huggingface_hub import file_download
     from svfr_model.weights.download import DownloadError, download_models
