@@ -46,7 +46,10 @@ MODELS_NOTE = (
     "Put the official SVFR files in `ComfyUI/models/svfr/` (or a sub-folder, chosen in the loader):\n\n"
     "- `face_restoration/unet.pth`, `id_linear.pth`, `insightface_glint360k.pth` (SVFR Google Drive)\n"
     "- `stable-video-diffusion-img2vid-xt/` with `vae/` (Hugging Face stabilityai/stable-video-diffusion-img2vid-xt)\n\n"
-    "Or connect the VAE of *Image Only Checkpoint Loader* (svd_xt.safetensors) to the loader's `vae` input.\n"
+    "Or connect the VAE of *Image Only Checkpoint Loader* (svd_xt.safetensors) to the loader's `vae` input.\n\n"
+    "Missing files: in a new, empty workflow tab add *SVFR Download Models*, turn on `accept_licence` (SVFR weights: "
+    "non-commercial research only) and queue it; or run\n"
+    "`python -m svfr_model download ComfyUI/models/svfr --accept-licence`.\n"
 )
 
 
