@@ -61,7 +61,7 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     memory-mapped, weights only). Other formats go through ``read_state_dict`` (its readable errors)."""
     import torch
 
-    from ..checkpoints import read_safetensors_metadata, read_state_dict, sniff_format
+    from .checkpoints import read_safetensors_metadata, read_state_dict, sniff_format
 
     fmt = sniff_format(path)
     if fmt == "safetensors":
@@ -84,8 +84,9 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 def _check_unet(path: Path, root: Path) -> None:
     import torch
 
-    from ..checkpoints import load_strict
-    from ..unet import build_unet, default_unet_config, read_config, unet_mismatch_hint
+    from .checkpoints import load_strict
+    from ..networks.configs import default_unet_config, read_config
+    from ..networks.unet import build_unet, unet_mismatch_hint
 
     config = unet_config_for(root)
     unet = build_unet(read_config(config) if config is not None else default_unet_config(), device="meta")
@@ -97,7 +98,7 @@ def _check_unet(path: Path, root: Path) -> None:
 
 
 def _check_vae(path: Path, root: Path, final: Path) -> None:
-    from ..model_files import ModelFiles, load_vae, vae_file_format
+    from .model_files import ModelFiles, load_vae, vae_file_format
 
     fmt = vae_file_format(path)
     config = vae_config_for(final.parent) if fmt == "diffusers" else None
@@ -117,7 +118,7 @@ def _check_config(path: Path) -> None:
 
 
 def _check_torchscript(path: Path) -> None:
-    from ..checkpoints import sniff_format
+    from .checkpoints import sniff_format
 
     fmt = sniff_format(path)
     if fmt != "torchscript":
@@ -139,11 +140,11 @@ def check_weights(kind: str, path: str | Path, root: str | Path, final: str | Pa
         "yoloface": lambda: _check_torchscript(path),
     }
     if kind == "id_linear":
-        from ..id_projector import load_id_projector
+        from .models import load_id_projector
 
         checks[kind] = lambda: load_id_projector(path)
     elif kind == "arcface":
-        from ..arcface import load_arcface
+        from .models import load_arcface
 
         checks[kind] = lambda: load_arcface(path)
     if kind not in checks:

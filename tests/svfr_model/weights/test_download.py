@@ -30,8 +30,8 @@ def _storage_gets(hub, key):
 
 def test_full_download_then_the_loader_loads_it(hub, hub_files, tmp_path):
     import torch
-    from svfr_model.checkpoints import read_state_dict
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.checkpoints import read_state_dict
+    from svfr_model.weights.models import load_svfr_models
     from svfr_model.weights.download import download_models
 
     dest = tmp_path / "svfr"
@@ -83,7 +83,7 @@ def test_import_and_load_never_download(hub, tmp_path):
     import svfr_model.commands.download  # noqa: F401
     import svfr_model.weights.download  # noqa: F401
     from svfr_model.errors import WeightsError
-    from svfr_model.models import load_svfr_models
+    from svfr_model.weights.models import load_svfr_models
 
     with pytest.raises(WeightsError, match="missing"):
         load_svfr_models(tmp_path)

@@ -42,7 +42,7 @@ def test_an_interactive_yes_accepts(hub, hub_files, tmp_path, monkeypatch, capsy
 
 def test_safetensors_twins_are_written_from_the_verified_pth(hub, tmp_path):
     from safetensors.torch import load_file
-    from svfr_model.checkpoints import read_state_dict
+    from svfr_model.weights.checkpoints import read_state_dict
 
     assert _run([str(tmp_path / "svfr"), "--only", "id_linear", "--accept-licence", "--safetensors"]) == 0
     pth = tmp_path / "svfr" / "face_restoration" / "id_linear.pth"
