@@ -384,12 +384,25 @@ def _patched(obj, name: str, value) -> Iterator[None]:
             delattr(obj, name)
 
 
+def move_fake_module(module: torch.nn.Module, device: torch.device) -> None:
+    """``Module.to(device)`` for fake weights (``Module.to`` swaps fake parameters with ``swap_tensors``,
+    which refuses tensors that have weak references, as every fake tensor does): each parameter and buffer
+    is replaced by its copy on ``device`` (weights moved to the CPU stay fake there)."""
+    for mod in module.modules():
+        for name, p in list(mod._parameters.items()):
+            if p is not None and p.device != torch.device(device):
+                mod._parameters[name] = torch.nn.Parameter(p.to(device), requires_grad=False)
+        for name, b in list(mod._buffers.items()):
+            if b is not None and b.device != torch.device(device):
+                mod._buffers[name] = b.to(device)
+
+
 @contextlib.contextmanager
 def fake_cuda(workspace: ConvWorkspace | str | None = None, *, flops: bool = False) -> Iterator[MemoryTracker]:
     """Fake CUDA for the block: ``torch.empty(..., device="cuda")`` works without a GPU and is counted.
 
-    Patches what the engine asks of the CUDA runtime (``empty_cache`` / ``synchronize`` -> nothing) and
-    restores everything on exit. ``torch.cuda.is_available()`` stays False: the fake mode reads it to avoid
+    Patches what the engine asks of the CUDA runtime (``empty_cache`` / ``synchronize`` -> nothing) and its
+    weight mover (``sampler.move_module`` -> :func:`move_fake_module`), and restores everything on exit. ``torch.cuda.is_available()`` stays False: the fake mode reads it to avoid
     initialising a device (True makes indexing a fake CUDA tensor call the driver); the engine reads it only
     to pick ``auto`` devices (the model passes ``cuda``) and after an out-of-memory error (never raised here).
     ``flops``: attention as matmuls (for ``FlopCounterMode``).
@@ -400,6 +413,9 @@ def fake_cuda(workspace: ConvWorkspace | str | None = None, *, flops: bool = Fal
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(torch.cuda, "empty_cache", lambda: None))
         stack.enter_context(_patched(torch.cuda, "synchronize", lambda device=None: None))
+        sampler = _sampler()
+        if hasattr(sampler, "move_module"):  # the engine's one place that moves weights (offload)
+            stack.enter_context(_patched(sampler, "move_module", move_fake_module))
         stack.enter_context(torch.no_grad())
         tracker.fake_mode = stack.enter_context(FakeTensorMode(allow_non_fake_inputs=True))
         stack.enter_context(tracker)
@@ -452,12 +468,14 @@ def fake_unet(dtype: str | torch.dtype = "fp16", config: Optional[Mapping[str, A
     return materialize(unet, lambda _: dt)
 
 
-def fake_vae(decoder_dtype: str | torch.dtype = "fp16", config: Optional[Mapping[str, Any]] = None):
-    """The SVD-xt VAE as the engine runs it: encoder (and quant_conv) float32, decoder in ``decoder_dtype``."""
+def fake_vae(decoder_dtype: str | torch.dtype = "fp16", config: Optional[Mapping[str, Any]] = None,
+             encoder_dtype: str | torch.dtype = "fp32"):
+    """The SVD-xt VAE as the engine runs it: encoder (and quant_conv) float32, decoder in ``decoder_dtype``
+    (``encoder_dtype`` other than fp32 only for the H200's fp16-encoder case: the engine never does that)."""
     _, _, build_vae, default_vae_config, *_ = _imports()
     vae = build_vae(config if config is not None else default_vae_config(), device="meta")
-    dt = as_dtype(decoder_dtype)
-    return materialize(vae, lambda name: dt if name.startswith("decoder.") else torch.float32)
+    dt, enc = as_dtype(decoder_dtype), as_dtype(encoder_dtype)
+    return materialize(vae, lambda name: dt if name.startswith("decoder.") else enc)
 
 
 def fake_models(*, unet_dtype: str | torch.dtype = "fp16", vae_dtype: str | torch.dtype = "fp16",
@@ -673,27 +691,31 @@ def predict_decode(*, frames: int = 16, chunk: Optional[int] = None, height: int
 
 
 def predict_encode(*, frames: int = 20, chunk: Optional[int] = None, height: int = 512, width: int = 512,
-                   workspace: ConvWorkspace | str | None = None) -> CallPeak:
-    """``encode_mean`` (the encoder is always float32) of ``frames`` frames already on the device, in chunks of
-    ``chunk``; as the H200 measured it, the input pixels are counted in ``before``, not in ``act``."""
+                   dtype: str | torch.dtype = "fp32", workspace: ConvWorkspace | str | None = None,
+                   input_on_device: bool = True) -> CallPeak:
+    """The VAE encoder on ``frames`` frames in chunks of ``chunk``. ``input_on_device`` (as the H200 measured
+    it): ``vae.encode(...).latent_dist.mean`` on pixels already on the device, counted in ``before``, not in
+    ``act``; otherwise ``sampler.encode_lq`` as the restore runs it (host pixels uploaded chunk by chunk,
+    float32 only). ``dtype``: the encoder's precision (the engine always encodes in float32)."""
     t0 = time.perf_counter()
     chunk = chunk or frames
+    dt = as_dtype(dtype)
     with fake_cuda(workspace) as tracker:
-        vae = fake_vae("fp32")
-        pixels = torch.empty((frames, 3, height, width), device="cuda")
-        with tracker.window("encode") as w:
-            for start in range(0, frames, chunk):
-                _vae_module().encode_mean(vae, pixels[start:start + chunk]).cpu()
-    return CallPeak(f"encode fp32 {frames} frames, chunk {chunk}", w.before, w.peak, w.op,
+        vae = fake_vae("fp16", encoder_dtype=dt)
+        if input_on_device:
+            pixels = torch.empty((frames, 3, height, width), device="cuda", dtype=dt)
+            with tracker.window("encode") as w:
+                for start in range(0, frames, chunk):
+                    vae.encode(pixels[start:start + chunk]).latent_dist.mean.float().cpu()
+        else:
+            if dt != torch.float32:
+                raise ValueError("the restore path encodes in float32 only")
+            host = torch.zeros((chunk, 3, height, width))
+            with tracker.window("encode") as w:
+                _sampler().encode_lq(vae, lambda a, b: host[: b - a], frames, 0.0,
+                                     torch.Generator().manual_seed(0), chunk=chunk)
+    return CallPeak(f"encode {dtype_name(dt)} {frames} frames, chunk {chunk}", w.before, w.peak, w.op,
                     time.perf_counter() - t0)
-
-
-def _vae_module():
-    try:
-        from ..networks import vae
-    except ImportError:
-        from .. import vae
-    return vae
 
 
 # ---------------------------------------------------------------- FLOPs (a separate pass)
