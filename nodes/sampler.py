@@ -74,9 +74,10 @@ class SVFRSampler(io.ComfyNode):
                 **widgets) -> io.NodeOutput:
         from svfr_model.restore.tracks import restore_tracks
 
-        options = sampling_options_from(task, preset=preset, **widgets)
         frames = image_to_frames(crops, "crops")
         n_total, size = int(frames.shape[0]), int(frames.shape[1])
+        options = sampling_options_from(task, preset=preset, model=model, height=size, width=int(frames.shape[2]),
+                                        **widgets)
         lengths = track_lengths(faces, n_total, "crops") if faces is not None else [n_total]
         if n_total == 0:  # a clip without faces passed through by SVFR Face Crop: nothing to restore
             empty = torch.zeros((0, size, int(frames.shape[2]), 3))

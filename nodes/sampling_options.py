@@ -33,26 +33,51 @@ OOM_HINT = ("In ComfyUI: set the node's preset to low_vram (or lower decode_chun
             "fp16 in SVFR Model Loader, or start ComfyUI with --cpu-vae.")
 
 
-def memory_options(preset: str | None, decode_chunk: int) -> dict:
-    """The preset's engine options; the node's decode_chunk applies, capped by low_vram's chunk."""
-    from svfr_model.diffusion.presets import preset_options
+def memory_options(preset: str | None, decode_chunk: int, model=None, height: int = 512, width: int = 512,
+                   window: int = 16) -> dict:
+    """The preset's engine options; the node's decode_chunk applies, capped by a smaller preset chunk.
+    ``auto``: the fastest preset that fits ComfyUI's free device memory plus what the model (``model``: the
+    SVFR_MODEL handle) already holds there."""
+    from svfr_model.diffusion.presets import options_for_models, preset_options
 
-    options = preset_options(preset or "default")
+    if model is not None and str(preset).lower() == "auto":
+        options = options_for_models("auto", model.models, height=height, width=width, window=window,
+                                     free_bytes=comfy_free_bytes(model))
+    else:
+        options = preset_options(preset or "default")
     options["decode_chunk"] = decode_chunk if options["decode_chunk"] >= 16 else min(decode_chunk,
                                                                                          options["decode_chunk"])
     return options
 
 
+def comfy_free_bytes(model) -> int | None:
+    """ComfyUI's free-memory figure for the model's device plus the bytes its patchers have loaded there."""
+    import comfy.model_management as mm
+
+    device = mm.get_torch_device()
+    if getattr(device, "type", "cpu") != "cuda":
+        return None
+    loaded = 0
+    for patcher in getattr(model, "patchers", []):
+        try:
+            loaded += int(patcher.loaded_size())
+        except (AttributeError, TypeError):
+            pass
+    return int(mm.get_free_memory(device)) + loaded
+
+
 def sampling_options_from(task, seed: int, steps: int, pass1_steps: int, guidance_min: float,
                           guidance_max: float, window: int, overlap: int, noise_aug: float, i2i_strength: float,
-                          decode_chunk: int, preset: str | None = "default"):
-    """The widgets of ``sampling_inputs()`` + the task and preset -> the engine's ``SamplingOptions``."""
+                          decode_chunk: int, preset: str | None = "default", model=None, height: int = 512,
+                          width: int = 512):
+    """The widgets of ``sampling_inputs()`` + the task and preset -> the engine's ``SamplingOptions``.
+    ``model``, ``height``, ``width``: what the ``auto`` preset is sized for."""
     from svfr_model.diffusion.options import SamplingOptions
 
     return SamplingOptions(tasks=[int(round(float(b))) for b in task], seed=seed, steps=steps,
                            pass1_steps=pass1_steps, guidance_min=guidance_min, guidance_max=guidance_max,
                            window=window, overlap=overlap, noise_aug=noise_aug, i2i_strength=i2i_strength,
-                           **memory_options(preset, decode_chunk))
+                           **memory_options(preset, decode_chunk, model, height, width, window))
 
 
 def estimate_for(models, memory, height: int, width: int, window: int):
@@ -82,9 +107,11 @@ def preset_input() -> io.Combo.Input:
     from svfr_model.diffusion.presets import PRESET_NAMES
 
     return io.Combo.Input("preset", options=list(PRESET_NAMES), default="default", optional=True,
-                          tooltip="Memory preset. default: the official computation. low_vram (8 GB cards): "
-                                  "CFG halves one after the other, decode chunk at most 8, UNet off the GPU "
-                                  "while the VAE runs (slower; output differs slightly).")
+                          tooltip="Memory preset. default (10 GB cards): decode chunk at most 8. low_vram (6 GB): "
+                                  "CFG halves one after the other, decode chunk at most 6, UNet off the GPU "
+                                  "while the VAE runs (slower). high_vram (24 GB): the official computation "
+                                  "(decode chunk 16). auto: the fastest that fits the free GPU memory. The "
+                                  "decode chunk is part of the result: outputs differ slightly.")
 
 
 def sampling_inputs() -> list:

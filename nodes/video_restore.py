@@ -130,7 +130,9 @@ class SVFRVideoRestore(io.ComfyNode):
 
         face = {k: widgets.pop(k) for k in ("mode", "faces", "index", "crop_size", "if_no_face")}
         paste = {k: widgets.pop(k) for k in ("feather", "erode", "color_match")}
-        options = RestoreOptions(sampling=sampling_options_from(task, preset=preset, **widgets),
+        size = int(face["crop_size"])
+        options = RestoreOptions(sampling=sampling_options_from(task, preset=preset, model=model, height=size,
+                                                                width=size, **widgets),
                                  faces=face_options_from(reid=reid, **face), paste=paste_options_from(**paste))
         frame_mask = None
         if mask is not None:
@@ -143,7 +145,6 @@ class SVFRVideoRestore(io.ComfyNode):
         out_dir = folder_paths.get_temp_directory()
         os.makedirs(out_dir, exist_ok=True)
         dst = os.path.join(out_dir, f"svfr_restored_{uuid.uuid4().hex}.mp4")
-        size = options.faces.size
         need = estimate_for(model.models, options.sampling, size, size, options.sampling.window)
         host.load_for_inference(model, memory_required=need.required, minimum_memory_required=need.minimum)
         progress = StagedProgress()

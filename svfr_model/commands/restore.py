@@ -49,12 +49,13 @@ def register(subparsers) -> None:
     p.add_argument("--noise-aug", type=float, default=0.0)
     p.add_argument("--i2i-strength", type=float, default=1.0)
     p.add_argument("--decode-chunk", type=int, default=None,
-                   help="frames per VAE decode (part of the result; default: the preset's, 16 for default)")
+                   help="frames per VAE decode (part of the result; default: the preset's, 8 for default)")
     p.add_argument("--encode-chunk", type=int, default=None,
                    help="frames per VAE encode (memory only; default: the preset's)")
     p.add_argument("--preset", default="default", choices=PRESET_NAMES,
-                   help="memory preset: default (official computation) or low_vram (8 GB cards: sequential CFG, "
-                        "decode chunk 8, UNet/VAE offload); see docs/performance.md")
+                   help="memory preset: default (10 GB cards: decode chunk 8), low_vram (6 GB: sequential CFG, "
+                        "decode chunk 6, UNet/VAE offload), high_vram (24 GB: the official computation), auto "
+                        "(the fastest that fits the GPU's free memory); see docs/performance.md")
     p.add_argument("--dtype", default="auto", choices=PRECISIONS,
                    help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
     p.add_argument("--vae-dtype", default="auto", choices=VAE_PRECISIONS,
@@ -134,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     options = options_from_args(args)  # every option checked before the models load
     models = load_svfr_models(args.models, dtype=args.dtype, device=args.device, vae_dtype=args.vae_dtype)
+    if args.preset == "auto":  # sized for the loaded models and the device's free memory
+        options = options_from_args(args, models)
     if args.compile != "off":
         from ..diffusion.speed import compile_unet
 
@@ -150,15 +153,20 @@ def run(args: argparse.Namespace) -> int:
     return _run_in_memory(args, models, options, say)
 
 
-def options_from_args(args: argparse.Namespace):
-    """The one ``RestoreOptions`` of this run, from the flags (a flag left out: the preset's or the default)."""
+def options_from_args(args: argparse.Namespace, models=None):
+    """The one ``RestoreOptions`` of this run, from the flags (a flag left out: the preset's or the default).
+    ``models``: the loaded set, which the ``auto`` preset is sized for (without it: ``default``)."""
+    from ..diffusion.presets import options_for_models
     from ..restore.options import RestoreOptions
 
+    memory = options_for_models(args.preset, models, height=args.size, width=args.size, window=args.window)
+    for name in ("decode_chunk", "encode_chunk"):  # an explicit flag wins over the preset
+        if getattr(args, name) is not None:
+            memory[name] = getattr(args, name)
     return RestoreOptions.build(
-        preset=args.preset, tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
+        tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
         guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window, overlap=args.overlap,
-        noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, decode_chunk=args.decode_chunk,
-        encode_chunk=args.encode_chunk, faces=args.faces, mode=args.crop_mode, size=args.size, reid=args.reid,
+        noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, **memory, faces=args.faces, mode=args.crop_mode, size=args.size, reid=args.reid,
         color_match=args.color_match)
 
 

@@ -1,15 +1,11 @@
-"""Device memory a restore needs beyond the model weights, for ComfyUI's ``load_models_gpu`` hints.
+"""Device memory a restore needs, for ComfyUI's ``load_models_gpu`` hints and the ``auto`` preset.
 
-Constants are issue 7's measurements on an H200 (torch 2.11, real-size random weights, 512x512 frames,
-peak allocated minus what was allocated before the call):
-
-* UNet activations per 16-frame call, fp16: 1.06 GB at batch 1, 2.96 GB at batch 2 (CFG in one batch);
-* VAE temporal decode: fp16 chunk 16 -> 8.0 GB, chunk 8 -> 4.0 GB (0.5 GB per frame); fp32 twice that;
-* VAE encode of 20 frames: fp32 15.0 GB, fp16 7.5 GB (0.75 / 0.375 GB per frame).
-
-Activations scale with the frames per call and the pixels per frame (linear: the attention at 512² is a
-small part); float32 doubles them. "GB" is taken as 2**30 bytes. The GPU bench (bench/bench_gpu.py)
-reports the measured peaks next to these estimates.
+The figures come from the memory model (issue 15: ``svfr_model/diffusion/memory_model.py`` runs the engine on
+fake CUDA tensors at real size) through the table it generates (``svfr_model/diffusion/memory_table.json``,
+conservative cuDNN workspace = input + output per convolution). The table reproduces issue 7's H200
+measurements (UNet fp16 per 16-frame call 1.06 / 2.96 GiB at batch 1 / 2; decode fp16 chunk 16 -> 8.0 GiB
+without workspace, 9.5 with; encode 20 frames fp32 15.0 GiB) and replaces their linear scaling: other crop
+sizes, windows and chunks are interpolated between measured grid points. "GiB" is 2**30 bytes.
 """
 from __future__ import annotations
 
@@ -18,16 +14,16 @@ from dataclasses import dataclass
 import torch
 
 GIB = 2**30
-BASE_PIXELS = 512 * 512
-UNET_ACT_FP16 = {1: 1.06 * GIB, 2: 2.96 * GIB}  # per 16-frame call at 512², by CFG batch
-UNET_ACT_FRAMES = 16
-DECODE_PER_FRAME_FP16 = 8.0 * GIB / 16
-ENCODE_PER_FRAME_FP32 = 15.0 * GIB / 20  # the encoder always runs in float32 (official upcast)
-MARGIN = 1.1  # allocator fragmentation and small buffers
+FRAGMENTATION = 1.05  # allocator fragmentation (reserved / allocated) on top of a predicted peak
+MARGIN = FRAGMENTATION
+# Whole-video latent state on the device per frame at 512² (latents, LQ latents, the step's accumulator).
+STATE_FLOATS_PER_LATENT = 3
 
 
-def _dtype_factor(dtype: torch.dtype) -> float:
-    return 2.0 if dtype == torch.float32 else 1.0
+def _table():
+    from .diffusion.memory_table import memory_table
+
+    return memory_table()
 
 
 @dataclass(frozen=True)
@@ -46,19 +42,61 @@ def estimate_memory(*, height: int = 512, width: int = 512, window: int = 16, cf
     ComfyUI counts those itself). ``cfg_batch`` 2 = both CFG halves in one UNet call, 1 = sequential."""
     if cfg_batch not in (1, 2):
         raise ValueError(f"cfg_batch must be 1 or 2, got {cfg_batch}")
-    px = height * width / BASE_PIXELS
-
-    def unet(batch: int) -> float:
-        return UNET_ACT_FP16[batch] * window / UNET_ACT_FRAMES * px * _dtype_factor(unet_dtype)
-
-    def decode(chunk: int) -> float:
-        return DECODE_PER_FRAME_FP16 * chunk * px * _dtype_factor(vae_dtype)
-
-    def encode(chunk: int) -> float:
-        return ENCODE_PER_FRAME_FP32 * chunk * px
-
-    u, d, e = unet(cfg_batch), decode(decode_chunk), encode(encode_chunk)
-    required = MARGIN * max(u, d, e)
-    minimum = MARGIN * max(unet(1), decode(1), encode(1))
+    t = _table()
+    size = dict(height=height, width=width)
+    u = t.act("unet", frames=window, dtype=unet_dtype, batch=cfg_batch, **size)
+    d = t.act("decode", frames=decode_chunk, dtype=vae_dtype, **size)
+    e = t.act("encode", frames=encode_chunk, **size)
+    required = FRAGMENTATION * max(u, d, e)
+    low = max(t.act("unet", frames=window, dtype=unet_dtype, batch=1, **size),
+              t.act("decode", frames=1, dtype=vae_dtype, **size), t.act("encode", frames=1, **size))
+    minimum = FRAGMENTATION * low
     return MemoryEstimate(unet=int(u), decode=int(d), encode=int(e), required=int(required),
                           minimum=int(min(minimum, required)))
+
+
+@dataclass(frozen=True)
+class PeakEstimate:
+    """Device bytes allocated at the peak of each phase of a restore: weights resident then + activations."""
+
+    encode: int
+    unet: int
+    decode: int
+
+    @property
+    def peak(self) -> int:
+        return max(self.encode, self.unet, self.decode)
+
+    @property
+    def stage(self) -> str:
+        return max(("encode", "unet", "decode"), key=lambda k: getattr(self, k))
+
+
+def predict_peak(*, height: int = 512, width: int = 512, window: int = 16, cfg_sequential: bool = False,
+                 decode_chunk: int = 16, encode_chunk: int = 20, offload: bool = False, unet_dtype="fp16",
+                 vae_dtype="fp16", arcface: bool = True, frames: int | None = None) -> PeakEstimate:
+    """The peak allocated during a restore, composed from the memory table (no fake run): per phase the
+    weights on the device (``offload`` moves the UNet off during VAE work and the VAE off during denoising;
+    ArcFace and the projector stay) plus that phase's largest call; during denoising also the whole-video
+    latent state (on the device up to ``sampler.STATE_ON_DEVICE_MAX_BYTES``). ``frames`` None: any length
+    (full chunks, the largest state). Checked against the full fake-tensor run of the memory model in
+    tests/svfr_model/diffusion/test_presets_sized.py."""
+    from .sampler import STATE_ON_DEVICE_MAX_BYTES
+
+    t = _table()
+    size = dict(height=height, width=width)
+    unet_w, vae_w = t.unet_weights(unet_dtype), t.vae_weights(vae_dtype)
+    ident = t.identity_weights() if arcface else 0
+    latent = 4 * (height // 8) * (width // 8) * 4
+    if frames is None:
+        state = STATE_ON_DEVICE_MAX_BYTES
+    else:
+        state = STATE_FLOATS_PER_LATENT * latent * frames
+        state = state if state <= STATE_ON_DEVICE_MAX_BYTES else 0
+        decode_chunk, encode_chunk = min(decode_chunk, frames), min(encode_chunk, frames)
+    vae_phase = vae_w + ident + (0 if offload else unet_w)
+    unet_phase = unet_w + ident + (0 if offload else vae_w) + state
+    return PeakEstimate(
+        encode=vae_phase + t.act("encode", frames=encode_chunk, **size),
+        unet=unet_phase + t.act("unet", frames=window, dtype=unet_dtype, batch=1 if cfg_sequential else 2, **size),
+        decode=vae_phase + t.act("decode", frames=decode_chunk, dtype=vae_dtype, **size))

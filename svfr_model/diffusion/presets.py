@@ -1,18 +1,29 @@
-"""Memory presets: named sets of ``restore_video`` options for a card size.
+"""Memory presets: named sets of ``restore_video`` options, each sized for a card by the memory model.
 
-``default`` is the official computation (same output up to fp16 rounding of the GPU run) with the VAE
-encode split into chunks of 8 frames (the encoder is per frame: same latents, 6 GB instead of 15 GB of
-float32 activations at 512², issue 7's measurement). ``low_vram`` targets 8 GB cards: the two CFG halves
-run one after the other (half the UNet activations), the temporal decoder sees chunks of 8 frames (half
-the decode memory; the chunk is part of the temporal decoder's result, so the output changes slightly),
-the encode runs 4 frames at a time, and the UNet weights leave the GPU while the VAE runs (and the VAE
-while the UNet runs).
+Sized by ``svfr_model/diffusion/memory_model.py`` (issue 15: the real restore path on fake CUDA tensors at real
+size, 512² crops, window 16, fp16 UNet and fp16 VAE decoder as on CUDA, ArcFace resident as the loader keeps it);
+each ceiling is the conservative prediction (conv workspace = input + output) + 0.5 GiB CUDA context, x 1.05
+for fragmentation, checked in CI (tests/svfr_model/diffusion/test_presets_sized.py), for any video length:
+
+``high_vram`` (24 GB cards, fastest): the official computation (CFG halves in one batch, the temporal decoder on
+16 frames); the encoder on 8 frames at a time (the same latents as 20: it is per frame). Needs 14.0 GiB; with
+an fp32 VAE decoder 24.1 GiB (``auto`` sizes for the actual precisions).
+``default`` (10 GB): as ``high_vram`` but decode chunk 8 (the chunk is part of the temporal decoder's result:
+the output differs slightly from ``high_vram``) and encode chunk 4. Needs 9.0 GiB.
+``low_vram`` (6 GB): the two CFG halves one after the other (same result up to rounding), decode chunk 6, encode
+chunk 4, UNet off the GPU while the VAE runs and the VAE off while the UNet runs. Needs 5.9 GiB at the longest
+videos (the whole-video latents grow to 1 GiB on the device before moving to the host), 4.9 GiB up to ~500 frames.
+``auto``: the fastest preset whose predicted peak fits the memory free for the run (:func:`choose_preset`).
+4 GB cards are not served: the fp16 UNet weights alone are 2.84 GiB and one batch-1 UNet call adds 1.06 GiB;
+about 1.6 GiB of the UNet's weights would have to be streamed to the GPU in parts (docs/performance.md).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from ..errors import InputError
+
+GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -24,16 +35,83 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "default": Preset(cfg_sequential=False, decode_chunk=16, encode_chunk=8, offload=False),
-    "low_vram": Preset(cfg_sequential=True, decode_chunk=8, encode_chunk=4, offload=True),
+    "high_vram": Preset(cfg_sequential=False, decode_chunk=16, encode_chunk=8, offload=False),
+    "default": Preset(cfg_sequential=False, decode_chunk=8, encode_chunk=4, offload=False),
+    "low_vram": Preset(cfg_sequential=True, decode_chunk=6, encode_chunk=4, offload=True),
 }
-PRESET_NAMES = tuple(PRESETS)
+# The card each preset is sized for (GiB): conservative peak + context, x fragmentation, must fit.
+PRESET_CARD_GIB = {"high_vram": 24, "default": 10, "low_vram": 6}
+AUTO = "auto"
+PRESET_NAMES = ("default", "low_vram", "high_vram", AUTO)
 
 
-def preset_options(name: str) -> dict:
-    """The ``restore_video`` keyword arguments of preset ``name`` (explicit arguments may override them)."""
+def _key(name: str) -> str:
     key = str(name).strip().lower().replace("-", "_")
-    if key not in PRESETS:
+    if key not in PRESETS and key != AUTO:
         raise InputError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)} "
-                         "(low_vram for 8 GB cards)")
+                         "(low_vram for 6-8 GB cards, high_vram for 24 GB)")
+    return key
+
+
+def preset_options(name: str, *, free_bytes: int | None = None, **sizing) -> dict:
+    """The ``restore_video`` keyword arguments of preset ``name`` (explicit arguments may override them).
+
+    ``auto`` needs ``free_bytes`` (device memory the run may use, its own weights included) and takes the
+    :func:`choose_preset` sizing keywords; without ``free_bytes`` it is ``default``.
+    """
+    key = _key(name)
+    if key == AUTO:
+        key = choose_preset(free_bytes, **sizing) if free_bytes is not None else "default"
     return asdict(PRESETS[key])
+
+
+def choose_preset(free_bytes: int, *, height: int = 512, width: int = 512, window: int = 16,
+                  unet_dtype="fp16", vae_dtype="fp16", arcface: bool = True) -> str:
+    """The fastest preset whose predicted peak (memory table, x 1.05 fragmentation) fits ``free_bytes``.
+
+    ``free_bytes`` is what the run may use on the device, its own weights included (the CUDA context is
+    already outside it). Falls back to ``low_vram`` when none fits.
+    """
+    from .memory import FRAGMENTATION, predict_peak
+
+    for name in ("high_vram", "default", "low_vram"):
+        peak = predict_peak(height=height, width=width, window=window, unet_dtype=unet_dtype,
+                            vae_dtype=vae_dtype, arcface=arcface, **asdict(PRESETS[name])).peak
+        if peak * FRAGMENTATION <= free_bytes:
+            return name
+    return "low_vram"
+
+
+def resolve_preset(name: str, *, free_bytes: int | None, **sizing) -> str:
+    """``name``, or for ``auto`` the preset it picks (for messages)."""
+    key = _key(name)
+    if key != AUTO:
+        return key
+    return choose_preset(free_bytes, **sizing) if free_bytes is not None else "default"
+
+
+def device_free_bytes(device) -> int | None:
+    """What a run on ``device`` may use: the driver's free memory plus what this process's allocator already
+    holds (its own weights and cached blocks); None off CUDA (``auto`` is then ``default``)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free + torch.cuda.memory_reserved(device))
+
+
+def options_for_models(name: str, models, *, height: int = 512, width: int = 512, window: int = 16,
+                       free_bytes: int | None = None) -> dict:
+    """``preset_options`` for a loaded model set: ``auto`` is sized with its precisions (and ArcFace, when
+    loaded) against ``free_bytes`` (default: :func:`device_free_bytes` of its device)."""
+    if _key(name) != AUTO:
+        return preset_options(name)
+    if free_bytes is None and models is not None:
+        free_bytes = device_free_bytes(getattr(models, "device", "cpu"))
+    if free_bytes is None or models is None:
+        return preset_options(name)  # auto without a CUDA device: default
+    return preset_options(name, free_bytes=free_bytes, height=height, width=width, window=window,
+                          unet_dtype=models.dtype, vae_dtype=models.vae_dtype,
+                          arcface=getattr(models, "arcface", None) is not None)

@@ -18,12 +18,12 @@ def test_defaults_are_auto_and_the_default_preset():
     a = _parse()
     assert (a.device, a.dtype, a.vae_dtype, a.preset, a.compile) == ("auto", "auto", "auto", "default", "off")
     c = restore.options_from_args(a).sampling
-    assert (c.decode_chunk, c.encode_chunk, c.cfg_sequential, c.offload) == (16, 8, False, False)
+    assert (c.decode_chunk, c.encode_chunk, c.cfg_sequential, c.offload) == (8, 4, False, False)
 
 
 def test_low_vram_preset_and_explicit_chunks():
     c = restore.options_from_args(_parse("--preset", "low_vram")).sampling
-    assert (c.decode_chunk, c.encode_chunk, c.cfg_sequential, c.offload) == (8, 4, True, True)
+    assert (c.decode_chunk, c.encode_chunk, c.cfg_sequential, c.offload) == (6, 4, True, True)
     c = restore.options_from_args(_parse("--preset", "low_vram", "--decode-chunk", "2", "--encode-chunk", "1")).sampling
     assert (c.decode_chunk, c.encode_chunk, c.cfg_sequential) == (2, 1, True)
 
