@@ -15,7 +15,8 @@ chunk 4, UNet off the GPU while the VAE runs and the VAE off while the UNet runs
 videos (the whole-video latents grow to 1 GiB on the device before moving to the host), 4.9 GiB up to ~500 frames.
 ``auto``: the fastest preset whose predicted peak fits the memory free for the run (:func:`choose_preset`).
 4 GB cards are not served: the fp16 UNet weights alone are 2.84 GiB and one batch-1 UNet call adds 1.06 GiB;
-about 1.6 GiB of the UNet's weights would have to be streamed to the GPU in parts (docs/performance.md).
+at least 0.84 GiB (30 %) of the UNet's weights would have to be streamed to the GPU in parts during each call
+(docs/performance.md).
 """
 from __future__ import annotations
 
