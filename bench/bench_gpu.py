@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from svfr_model.diffusion.memory import estimate_memory  # noqa: E402
-from svfr_model.diffusion.presets import PRESET_NAMES, preset_options  # noqa: E402
+from svfr_model.diffusion.presets import PRESETS, preset_options  # noqa: E402
 
 TINY_UNET = dict(block_out_channels=[32, 32, 32, 32], num_attention_heads=[2, 4, 4, 8])
 TINY_VAE = dict(block_out_channels=[32, 32, 32, 32])
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", default="16,64,160,480", help="lengths for the preset runs (1+1 steps)")
     ap.add_argument("--steps", default="1,1", help="pass-1,pass-2 steps of the length runs")
     ap.add_argument("--official-frames", type=int, default=32, help="frames of the 50+30-step run (0: skip)")
-    ap.add_argument("--presets", default=",".join(PRESET_NAMES))
+    ap.add_argument("--presets", default=",".join(PRESETS))  # the named presets (auto is one of them)
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--vae-dtype", default="auto")
     ap.add_argument("--tiny", action="store_true", help="tiny parity-size configs instead of the real SVD-xt ones")
