@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", default="16,64,160,480", help="lengths for the preset runs (1+1 steps)")
     ap.add_argument("--steps", default="1,1", help="pass-1,pass-2 steps of the length runs")
     ap.add_argument("--official-frames", type=int, default=32, help="frames of the 50+30-step run (0: skip)")
-    ap.add_argument("--presets", default=",".join(PRESETS))  # the named presets (auto is one of them)
+    ap.add_argument("--presets", default=",".join(PRESETS))  # the named presets (auto picks one of them)
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--vae-dtype", default="auto")
     ap.add_argument("--tiny", action="store_true", help="tiny parity-size configs instead of the real SVD-xt ones")
