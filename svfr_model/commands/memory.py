@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 
 def _cases(args) -> list[tuple[str, object]]:
     from ..diffusion.memory_model import RestoreCase
-    from ..presets import PRESETS
+    from ..diffusion.presets import PRESETS
 
     names = list(PRESETS) if args.preset == "all" else [args.preset]
     out = []

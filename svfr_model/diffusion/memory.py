@@ -21,7 +21,7 @@ STATE_FLOATS_PER_LATENT = 3
 
 
 def _table():
-    from .diffusion.memory_table import memory_table
+    from .memory_table import memory_table
 
     return memory_table()
 

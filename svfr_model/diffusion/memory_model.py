@@ -402,7 +402,7 @@ def fake_cuda(workspace: ConvWorkspace | str | None = None, *, flops: bool = Fal
     """Fake CUDA for the block: ``torch.empty(..., device="cuda")`` works without a GPU and is counted.
 
     Patches what the engine asks of the CUDA runtime (``empty_cache`` / ``synchronize`` -> nothing) and its
-    weight mover (``sampler.move_module`` -> :func:`move_fake_module`), and restores everything on exit. ``torch.cuda.is_available()`` stays False: the fake mode reads it to avoid
+    weight mover (``offload.move_module`` -> :func:`move_fake_module`), and restores everything on exit. ``torch.cuda.is_available()`` stays False: the fake mode reads it to avoid
     initialising a device (True makes indexing a fake CUDA tensor call the driver); the engine reads it only
     to pick ``auto`` devices (the model passes ``cuda``) and after an out-of-memory error (never raised here).
     ``flops``: attention as matmuls (for ``FlopCounterMode``).
@@ -413,9 +413,9 @@ def fake_cuda(workspace: ConvWorkspace | str | None = None, *, flops: bool = Fal
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(torch.cuda, "empty_cache", lambda: None))
         stack.enter_context(_patched(torch.cuda, "synchronize", lambda device=None: None))
-        sampler = _sampler()
-        if hasattr(sampler, "move_module"):  # the engine's one place that moves weights (offload)
-            stack.enter_context(_patched(sampler, "move_module", move_fake_module))
+        from . import offload  # the engine's one place that moves weights (offload)
+
+        stack.enter_context(_patched(offload, "move_module", move_fake_module))
         stack.enter_context(torch.no_grad())
         tracker.fake_mode = stack.enter_context(FakeTensorMode(allow_non_fake_inputs=True))
         stack.enter_context(tracker)
@@ -426,21 +426,11 @@ def fake_cuda(workspace: ConvWorkspace | str | None = None, *, flops: bool = Fal
 # ---------------------------------------------------------------- fake models
 
 def _imports():
-    """The engine's builders (the layout is moving: new module paths first, the current ones as fallback)."""
-    try:
-        from ..networks.unet import build_unet, default_unet_config
-        from ..networks.vae import build_vae, default_vae_config
-    except ImportError:
-        from ..unet import build_unet, default_unet_config
-        from ..vae import build_vae, default_vae_config
-    try:
-        from ..weights.models import SVFRModels
-    except ImportError:
-        from ..models import SVFRModels
-    try:
-        from ..diffusion.scheduler import default_scheduler_config
-    except ImportError:
-        from ..scheduler import default_scheduler_config
+    """The engine's builders, imported when a fake model is made (torch and diffusers load only then)."""
+    from ..networks.unet import build_unet, default_unet_config
+    from ..networks.vae import build_vae, default_vae_config
+    from ..weights.models import SVFRModels
+    from ..networks.configs import default_scheduler_config
     return build_unet, default_unet_config, build_vae, default_vae_config, SVFRModels, default_scheduler_config
 
 
@@ -483,12 +473,8 @@ def fake_models(*, unet_dtype: str | torch.dtype = "fp16", vae_dtype: str | torc
     """An ``SVFRModels`` on fake CUDA at real size. ``arcface``: ArcFace (IResNet-100, float32) resident too,
     as the ComfyUI loader keeps it (the memory model passes identity tokens, so it never runs)."""
     *_, SVFRModels, default_scheduler_config = _imports()
-    try:
-        from ..networks.id_projector import IDProjector
-        from ..networks.arcface import iresnet100
-    except ImportError:
-        from ..id_projector import IDProjector
-        from ..arcface import iresnet100
+    from ..networks.id_projector import IDProjector
+    from ..networks.arcface import iresnet100
     with torch.device("meta"):
         idp = IDProjector()
         arc = iresnet100() if arcface else None
@@ -526,10 +512,7 @@ class RestoreCase:
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "RestoreCase":
-        try:
-            from .presets import preset_options
-        except ImportError:
-            from ..presets import preset_options
+        from .presets import preset_options
         opts = {k: v for k, v in preset_options(name).items() if k in {f.name for f in _fields(cls)}}
         opts.update(overrides)
         return cls(**opts)
@@ -573,10 +556,7 @@ class Prediction:
 
 
 def _restore_stream():
-    try:
-        from .passes import restore_stream
-    except ImportError:
-        from ..pipeline import restore_stream
+    from .passes import restore_stream
     return restore_stream
 
 
@@ -648,7 +628,7 @@ class CallPeak:
 
 def predict_unet_call(*, batch: int = 2, frames: int = 16, height: int = 512, width: int = 512,
                       dtype: str | torch.dtype = "fp16", workspace: ConvWorkspace | str | None = None) -> CallPeak:
-    """One UNet call on (batch, frames, 12, h, w) as ``sampler.denoise`` makes it (batch 2 = CFG in one call)."""
+    """One UNet call on (batch, frames, 12, h, w) as ``denoiser.WindowDenoiser`` makes it (batch 2 = CFG in one call)."""
     t0 = time.perf_counter()
     with fake_cuda(workspace) as tracker:
         unet = fake_unet(dtype)
@@ -668,24 +648,21 @@ def _unet_inputs(unet, batch, frames, height, width, dtype):
     return sample, t, ctx, ids
 
 
-def _sampler():
-    try:
-        from . import sampler
-    except ImportError:
-        from .. import sampler
-    return sampler
+def _latents():
+    from . import latents
+    return latents
 
 
 def predict_decode(*, frames: int = 16, chunk: Optional[int] = None, height: int = 512, width: int = 512,
                    dtype: str | torch.dtype = "fp16", workspace: ConvWorkspace | str | None = None) -> CallPeak:
-    """``sampler.decode`` of ``frames`` latents in temporal chunks of ``chunk`` (default: all at once)."""
+    """``latents.decode`` of ``frames`` latents in temporal chunks of ``chunk`` (default: all at once)."""
     t0 = time.perf_counter()
     chunk = chunk or frames
     with fake_cuda(workspace) as tracker:
         vae = fake_vae(dtype)
         latents = torch.zeros((frames, 4, height // LATENT_FACTOR, width // LATENT_FACTOR))
         with tracker.window("decode") as w:
-            _sampler().decode(vae, latents, chunk, lambda start, x: None)
+            _latents().decode(vae, latents, chunk, lambda start, x: None)
     return CallPeak(f"decode {dtype_name(dtype)} {frames} frames, chunk {chunk}", w.before, w.peak, w.op,
                     time.perf_counter() - t0)
 
@@ -695,7 +672,7 @@ def predict_encode(*, frames: int = 20, chunk: Optional[int] = None, height: int
                    input_on_device: bool = True) -> CallPeak:
     """The VAE encoder on ``frames`` frames in chunks of ``chunk``. ``input_on_device`` (as the H200 measured
     it): ``vae.encode(...).latent_dist.mean`` on pixels already on the device, counted in ``before``, not in
-    ``act``; otherwise ``sampler.encode_lq`` as the restore runs it (host pixels uploaded chunk by chunk,
+    ``act``; otherwise ``latents.encode_lq`` as the restore runs it (host pixels uploaded chunk by chunk,
     float32 only). ``dtype``: the encoder's precision (the engine always encodes in float32)."""
     t0 = time.perf_counter()
     chunk = chunk or frames
@@ -712,7 +689,7 @@ def predict_encode(*, frames: int = 20, chunk: Optional[int] = None, height: int
                 raise ValueError("the restore path encodes in float32 only")
             host = torch.zeros((chunk, 3, height, width))
             with tracker.window("encode") as w:
-                _sampler().encode_lq(vae, lambda a, b: host[: b - a], frames, 0.0,
+                _latents().encode_lq(vae, lambda a, b: host[: b - a], frames, 0.0,
                                      torch.Generator().manual_seed(0), chunk=chunk)
     return CallPeak(f"encode {dtype_name(dt)} {frames} frames, chunk {chunk}", w.before, w.peak, w.op,
                     time.perf_counter() - t0)
@@ -742,7 +719,7 @@ def flops_unet_call(*, batch: int = 2, frames: int = 16, height: int = 512, widt
 def flops_decode(*, frames: int = 16, height: int = 512, width: int = 512, dtype: str | torch.dtype = "fp16") -> int:
     with _flop_counter() as (_, counter):
         vae = fake_vae(dtype)
-        _sampler().decode(vae, torch.zeros((frames, 4, height // LATENT_FACTOR, width // LATENT_FACTOR)), frames,
+        _latents().decode(vae, torch.zeros((frames, 4, height // LATENT_FACTOR, width // LATENT_FACTOR)), frames,
                           lambda start, x: None)
         return counter.get_total_flops()
 
@@ -751,7 +728,7 @@ def flops_encode(*, frames: int = 20, height: int = 512, width: int = 512) -> in
     pixels = torch.zeros((frames, 3, height, width))
     with _flop_counter() as (_, counter):
         vae = fake_vae("fp32")
-        _sampler().encode_lq(vae, lambda a, b: pixels[: b - a], frames, 0.0, torch.Generator().manual_seed(0),
+        _latents().encode_lq(vae, lambda a, b: pixels[: b - a], frames, 0.0, torch.Generator().manual_seed(0),
                              chunk=frames)
         return counter.get_total_flops()
 

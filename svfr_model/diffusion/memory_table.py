@@ -4,8 +4,8 @@ Each row is one call of a stage on fake CUDA (``memory_model``, conservative con
 allocated minus what was allocated before the call (weights and resident state), for
 
 * ``unet``: one UNet call, ``batch`` 1 or 2 (CFG halves in one call), ``frames`` = the window, UNet ``dtype``;
-* ``decode``: ``sampler.decode`` of ``frames`` latents as one temporal chunk, decoder ``dtype``;
-* ``encode``: ``sampler.encode_lq`` of ``frames`` frames as one chunk (float32 encoder, pixel upload included),
+* ``decode``: ``latents.decode`` of ``frames`` latents as one temporal chunk, decoder ``dtype``;
+* ``encode``: ``latents.encode_lq`` of ``frames`` frames as one chunk (float32 encoder, pixel upload included),
 
 at square crop sizes ``SIZES``; ``weights`` holds each network's resident bytes. Lookups interpolate linearly
 in pixels and in frames between grid points (activations are affine in both: fused attention), hold the
@@ -69,12 +69,8 @@ def _arcface_bytes() -> int:
 
     from . import memory_model as mm
 
-    try:
-        from ..networks.arcface import iresnet100
-        from ..networks.id_projector import IDProjector
-    except ImportError:
-        from ..arcface import iresnet100
-        from ..id_projector import IDProjector
+    from ..networks.arcface import iresnet100
+    from ..networks.id_projector import IDProjector
     with torch.device("meta"):
         mods = [iresnet100(), IDProjector()]
     return sum(mm.block_bytes(t.numel() * t.element_size()) for m in mods

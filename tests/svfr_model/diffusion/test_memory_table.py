@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from svfr_model.diffusion import memory_table as mt
-from svfr_model.memory import FRAGMENTATION, estimate_memory
+from svfr_model.diffusion.memory import FRAGMENTATION, estimate_memory
 
 GIB = 2**30
 

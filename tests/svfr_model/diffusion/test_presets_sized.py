@@ -10,7 +10,7 @@ import pytest
 
 from svfr_model import presets
 from svfr_model.diffusion import memory_model as mm
-from svfr_model.memory import FRAGMENTATION, predict_peak
+from svfr_model.diffusion.memory import FRAGMENTATION, predict_peak
 
 GIB = mm.GIB
 
