@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
 
     if args.write_table is not None:
-        from ..diffusion import memory_table as mt
+        from ..diffusion import memory_table_build as mt
 
         path = mt.write_table(mt.generate(say=print), Path(args.write_table) if args.write_table else mt.TABLE_PATH)
         print(f"wrote {path}")

@@ -78,10 +78,10 @@ def predict_peak(*, height: int = 512, width: int = 512, window: int = 16, cfg_s
     """The peak allocated during a restore, composed from the memory table (no fake run): per phase the
     weights on the device (``offload`` moves the UNet off during VAE work and the VAE off during denoising;
     ArcFace and the projector stay) plus that phase's largest call; during denoising also the whole-video
-    latent state (on the device up to ``sampler.STATE_ON_DEVICE_MAX_BYTES``). ``frames`` None: any length
+    latent state (on the device up to ``latents.STATE_ON_DEVICE_MAX_BYTES``). ``frames`` None: any length
     (full chunks, the largest state). Checked against the full fake-tensor run of the memory model in
     tests/svfr_model/diffusion/test_presets_sized.py."""
-    from .sampler import STATE_ON_DEVICE_MAX_BYTES
+    from .latents import STATE_ON_DEVICE_MAX_BYTES
 
     t = _table()
     size = dict(height=height, width=width)

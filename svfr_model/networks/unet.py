@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 import torch
 
-from ..errors import WeightsError
 from .configs import default_unet_config, read_config
 
 SVFR_IN_CHANNELS = 12

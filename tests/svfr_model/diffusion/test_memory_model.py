@@ -45,7 +45,7 @@ def test_storages_are_counted_once_rounded_and_freed():
 
 
 def test_the_run_context_restores_what_it_patched():
-    from svfr_model import sampler
+    from svfr_model.diffusion import offload as sampler  # where the weight mover lives
 
     before = (torch.cuda.empty_cache, torch.cuda.synchronize, sampler.move_module, torch.cuda.is_available())
     with mm.fake_cuda():

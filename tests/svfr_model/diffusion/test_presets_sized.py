@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import pytest
 
-from svfr_model import presets
+from svfr_model.diffusion import presets
 from svfr_model.diffusion import memory_model as mm
 from svfr_model.diffusion.memory import FRAGMENTATION, predict_peak
 

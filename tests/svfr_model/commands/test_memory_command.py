@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from svfr_model.cli import main
+from svfr_model.commands.cli import main
 
 
 def test_memory_command_prints_each_stage_and_writes_json(tmp_path, capsys):
