@@ -105,6 +105,10 @@ class ComfyPage:
         self.page.evaluate("() => { window.__svfrDrawnText.clear(); app.canvas.draw(true, true); }")
         return set(self.page.evaluate("() => [...window.__svfrDrawnText]"))
 
+    def frontend_version(self) -> str:
+        """The frontend's own version (``window.__COMFYUI_FRONTEND_VERSION__``, set by its bundle)."""
+        return self.page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ || ''")
+
     def extension_names(self) -> list[str]:
         return self.page.evaluate("() => app.extensions.map(e => e.name)")
 

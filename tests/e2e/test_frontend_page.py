@@ -1,4 +1,8 @@
-"""The pack in ComfyUI's real page (frontend 1.32, headless Chromium): extension, templates, queueing.
+"""The pack in ComfyUI's real page (headless Chromium) on three frontends: extension, templates, queueing.
+
+Frontends (tests/e2e/hosts.py FRONTENDS): 1.32.9 (ComfyUI 0.3.75's own), 1.49.6 (0.33.0's own) and the
+newest on the registry, 1.58.1, served by 0.33.0 with ``--front-end-root`` (``bash scripts/comfy_host.sh
+frontend 1.58.1``). The two on 0.33.0 skip, with its reason, where that host is absent.
 
 Each UI template is loaded the way the template browser does (``app.loadGraphData``): no warning or
 error toast, no console error from our extension, the task label drawn on the SVFR Task node, every
@@ -6,7 +10,7 @@ node at the size the frontend computes, no two overlapping, all inside the visib
 the page over them). Then the page queues it (``app.queuePrompt``, the twin's lower step counts set in
 the widgets first, as a user would): the server must accept it, and the prompt the frontend built must be
 the API twin in workflows/api/, which test_workflows_run runs to the end (so the page's copy is taken off
-the queue). VHS is not installed here, so its template is only loaded.
+the queue). Where VideoHelperSuite is not installed in the host, its template is only loaded.
 On failure a screenshot is kept under pytest's tmp dir and copied to .cache/test-artifacts/.
 """
 from __future__ import annotations
@@ -21,7 +25,11 @@ import pytest
 
 from conftest import IN_CI, REPO_ROOT
 from e2e import frontend_page
+from e2e import hosts as host_set
 from build_workflows import TWIN_OVERRIDES
+from e2e.comfy_client import ComfyClient
+from e2e.conftest import check_host
+from e2e.hosts import skip_or_fail
 from ui_format import VIRTUAL_NODES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -30,21 +38,52 @@ WORKFLOWS = REPO_ROOT / "workflows"
 API_DIR = WORKFLOWS / "api"
 ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"
 UI_NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
-NOT_INSTALLED = {"svfr_vhs"}  # needs VideoHelperSuite, which is not on PyPI
+NEEDS_VHS = {"svfr_vhs"}  # VideoHelperSuite, from shared/hosts (not on PyPI)
 SNAPSHOT = json.loads((REPO_ROOT / "tests" / "e2e" / "node_inputs_snapshot.json").read_text())
 EXTENSION_URL = "/extensions/comfyui-svfr/"
 
 
+@pytest.fixture(scope="module", params=host_set.FRONTENDS, ids=lambda f: f"fe{f.version}")
+def frontend(request, comfy_servers):
+    """(frontend, its host, the server serving it); the server is started by the session's pool."""
+    fe = request.param
+    h = check_host(host_set.all_hosts()[fe.host])
+    if fe.front_end_root is not None and not (fe.front_end_root / "index.html").is_file():
+        skip_or_fail(f"frontend {fe.version} not installed at {fe.front_end_root} (run: {fe.install_hint})")
+    return fe, h, comfy_servers.get(h, fe.front_end_root)
+
+
 @pytest.fixture(scope="module")
-def page(comfy_server):
+def page(frontend):
+    fe, _, server = frontend
     if not frontend_page.CHROMIUM.exists():
         msg = f"{frontend_page.CHROMIUM} missing (run: bash scripts/install_browser.sh)"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
     pytest.importorskip("playwright", reason="pip install -r requirements-dev.txt")
-    with frontend_page.open_page(comfy_server) as p:
+    with frontend_page.open_page(server.url) as p:
+        assert p.frontend_version() == fe.version, "the page runs another frontend than asked for"
         yield p
+
+
+@pytest.fixture(autouse=True)
+def _page_server_running(request, comfy_servers):
+    """The page's server is the one running (the pool may have stopped it for another host's tests)."""
+    if "frontend" in request.fixturenames:
+        fe, h, _ = request.getfixturevalue("frontend")
+        comfy_servers.get(h, fe.front_end_root)
+
+
+@pytest.fixture(scope="module")
+def page_client(frontend) -> ComfyClient:
+    return ComfyClient(frontend[2].url)
+
+
+@pytest.fixture(scope="module")
+def not_installed(frontend) -> set[str]:
+    """Templates whose packs the page's host lacks (load-only: the missing-nodes dialog expected)."""
+    return set() if frontend[1].vhs_installed else set(NEEDS_VHS)
 
 
 @contextlib.contextmanager
@@ -94,14 +133,14 @@ def test_template_listing_once_each(page):
 
 
 @pytest.mark.parametrize("name", UI_NAMES)
-def test_template_loads_clean(name, page, tmp_path):
+def test_template_loads_clean(name, page, not_installed, tmp_path):
     ui = _ui(name)
     with screenshot_on_failure(page, tmp_path, f"load_{name}"):
         before = len(page.console)
         page.load_graph(ui)
         assert page.toasts() == []
         dialogs = page.dialogs()
-        if name in NOT_INSTALLED:  # the missing-nodes dialog names exactly the VHS nodes
+        if name in not_installed:  # the missing-nodes dialog names exactly the VHS nodes
             assert dialogs and "VHS_LoadVideo" in dialogs[0], dialogs
             page.close_dialogs()
         else:
@@ -114,7 +153,7 @@ def test_template_loads_clean(name, page, tmp_path):
         assert sorted(n["id"] for n in nodes) == sorted(saved)
         for n in nodes:  # the frontend kept the saved size: it computes no more than that
             assert n["size"] == pytest.approx(saved[n["id"]]["size"], abs=0.5), (n["type"], n["size"])
-            if n["type"] not in VIRTUAL_NODES and name not in NOT_INSTALLED:
+            if n["type"] not in VIRTUAL_NODES and name not in not_installed:
                 assert n["computed"][1] <= n["size"][1] + 0.5, (n["type"], n["computed"], n["size"])
         for a, b in itertools.combinations(nodes, 2):
             sa, sb = a["screen"], b["screen"]
@@ -127,11 +166,13 @@ def test_template_loads_clean(name, page, tmp_path):
             assert n["covered"] == [], f"{n['type']} {n['id']} is under the page's UI: {n['covered'][:3]}"
 
 
-@pytest.mark.parametrize("name", [n for n in UI_NAMES if n not in NOT_INSTALLED])
-def test_template_queued_from_page_is_the_twin(name, page, client, tmp_path):
+@pytest.mark.parametrize("name", UI_NAMES)
+def test_template_queued_from_page_is_the_twin(name, page, page_client, not_installed, frontend, tmp_path):
     """Queued from the page, the template's prompt is accepted by the server (validated: page.queue raises on a
     refusal) and equals its API twin, which test_workflows_run runs to the end and checks. The page's copy is
     then taken off the queue: running every template twice would double the e2e time for the same prompt."""
+    if name in not_installed:
+        host_set.require_vhs(frontend[1])  # skips with the reason (VHS absent) or fails in CI (not installed)
     ui, twin = _ui(name), _twin(name)
     with screenshot_on_failure(page, tmp_path, f"queue_{name}"):
         page.load_graph(ui, settle_s=1.0)
@@ -142,7 +183,7 @@ def test_template_queued_from_page_is_the_twin(name, page, client, tmp_path):
         try:
             assert prompt_differences(body["prompt"], twin, ui) == []
         finally:
-            client.cancel(body["_prompt_id"])
+            page_client.cancel(body["_prompt_id"])
 
 
 def prompt_differences(sent: dict, twin: dict, ui: dict) -> list[str]:
