@@ -177,6 +177,12 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - reported, the test decides
             present, why = False, f"{type(exc).__name__}: {exc}"
         report["symbols"][sym] = {**info, "present": present, "why": why}
+        if sym.startswith("comfy_api.latest."):  # would the pinned version serve the same name?
+            try:
+                resolve_symbol(sym.replace("comfy_api.latest.", "comfy_api.v0_0_2.", 1))
+                report["symbols"][sym]["in_v0_0_2"] = True
+            except Exception:  # noqa: BLE001
+                report["symbols"][sym]["in_v0_0_2"] = False
     try:
         report["pack"] = load_pack(repo)
     except Exception as exc:  # noqa: BLE001

@@ -52,6 +52,9 @@ def test_every_comfy_symbol_the_pack_uses_exists_in_the_host(host):
                  "comfy.model_management.load_models_gpu(memory_required=)", "comfy.model_patcher.ModelPatcher",
                  "comfy.utils.ProgressBar", "folder_paths.get_temp_directory"):
         assert must in symbols, f"the scan missed {must}"
+    # comfy_api.v0_0_2 (the pinned version a maintainer advises) serves every comfy_api name we use
+    not_pinned = [n for n, s in symbols.items() if s.get("in_v0_0_2") is False and s["present"]]
+    assert not not_pinned, f"ComfyUI {host.name}: comfy_api.v0_0_2 lacks {not_pinned}"
     missing = {n: s["why"] for n, s in symbols.items() if not s["present"] and not s["guarded"]}
     assert not missing, f"ComfyUI {host.name} lacks symbols the pack uses unguarded: {json.dumps(missing, indent=1)}"
 
