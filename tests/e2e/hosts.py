@@ -113,6 +113,7 @@ class Frontend:
     version: str
     host: str
     front_end_root: Path | None = None  # None: the host's own pinned frontend
+    fallback_host: str | None = None  # serves it where ``host`` is absent (a fresh clone without shared/)
 
     @property
     def install_hint(self) -> str:
@@ -128,6 +129,7 @@ NEWEST_FRONTEND = "1.58.1"  # newest comfyui-frontend-package on the registry wh
 FRONTENDS = [
     Frontend("1.32.9", "0.3.75"),
     Frontend("1.49.6", "0.33.0"),
-    # the newest frontend against the newest backend we have (it is written against newer server routes)
-    Frontend(NEWEST_FRONTEND, "0.33.0", frontend_static(NEWEST_FRONTEND)),
+    # the newest frontend against the newest backend we have; on 0.3.75 where 0.33.0 is absent (measured: it
+    # loads every template there as cleanly; 0.33.0's overlap comes from its core video nodes, not the page)
+    Frontend(NEWEST_FRONTEND, "0.33.0", frontend_static(NEWEST_FRONTEND), fallback_host="0.3.75"),
 ]

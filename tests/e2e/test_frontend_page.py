@@ -2,7 +2,7 @@
 
 Frontends (tests/e2e/hosts.py FRONTENDS): 1.32.9 (ComfyUI 0.3.75's own), 1.49.6 (0.33.0's own) and the
 newest on the registry, 1.58.1, served by 0.33.0 with ``--front-end-root`` (``bash scripts/comfy_host.sh
-frontend 1.58.1``). The two on 0.33.0 skip, with its reason, where that host is absent.
+frontend 1.58.1``). 1.49.6 skips, with its reason, where 0.33.0 is absent; 1.58.1 is then served by 0.3.75.
 
 Each UI template is loaded the way the template browser does (``app.loadGraphData``): no warning or
 error toast, no console error from our extension, the task label drawn on the SVFR Task node, every
@@ -47,7 +47,11 @@ EXTENSION_URL = "/extensions/comfyui-svfr/"
 def frontend(request, comfy_servers):
     """(frontend, its host, the server serving it); the server is started by the session's pool."""
     fe = request.param
-    h = check_host(host_set.all_hosts()[fe.host])
+    hosts = host_set.all_hosts()
+    h = hosts[fe.host]
+    if h.absent and fe.fallback_host:
+        h = hosts[fe.fallback_host]
+    h = check_host(h)
     if fe.front_end_root is not None and not (fe.front_end_root / "index.html").is_file():
         skip_or_fail(f"frontend {fe.version} not installed at {fe.front_end_root} (run: {fe.install_hint})")
     return fe, h, comfy_servers.get(h, fe.front_end_root)
