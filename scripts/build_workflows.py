@@ -26,9 +26,12 @@ REPO = HERE.parent
 E2E = REPO / "tests" / "e2e"
 sys.path[:0] = [str(HERE), str(REPO / "tests")]
 from e2e import example_inputs as ex  # noqa: E402
-from ui_format import NODE_W, TITLE_H, api_to_ui, node_input_order, node_size  # noqa: E402
+from ui_format import NODE_W, TITLE_H, VIRTUAL_NODES, api_to_ui, node_input_order, node_size  # noqa: E402
 
 SNAPSHOT = E2E / "node_inputs_snapshot.json"  # the one record of every node's inputs (tests read it too)
+# what newer hosts publish where core nodes differ (node_inputs_snapshot.<host>.json): saved sizes fit all
+HOST_SNAPSHOT = "node_inputs_snapshot.{host}.json"
+VHS_VERSION = "VideoHelperSuite 1.7.9"  # the version the tests install (tests/e2e/hosts.py)
 VHS_INPUTS = E2E / "vhs_node_inputs.json"
 WORKFLOWS = REPO / "workflows"
 API_DIR = WORKFLOWS / "api"  # API twins: out of the folder ComfyUI lists as templates
@@ -118,8 +121,8 @@ def wf_vhs() -> dict:
     g = _base(prefix="svfr/vhs")
     del g["1"], g["9"], g["10"]
     g["2"] = {"class_type": "VHS_LoadVideo", "inputs": {
-        "video": ex.VIDEO_NAME, "force_rate": 0, "force_size": "Disabled", "custom_width": 512,
-        "custom_height": 512, "frame_load_cap": 0, "skip_first_frames": 0, "select_every_nth": 1}}
+        "video": ex.VIDEO_NAME, "force_rate": 0, "custom_width": 0, "custom_height": 0, "frame_load_cap": 0,
+        "skip_first_frames": 0, "select_every_nth": 1, "format": "None"}}  # 0 / None: frames as they are
     g["9"] = {"class_type": "VHS_VideoInfoLoaded", "inputs": {"video_info": ["2", 3]}}
     g["10"] = {"class_type": "VHS_VideoCombine", "inputs": {
         "images": ["8", 0], "frame_rate": ["9", 0], "loop_count": 0, "filename_prefix": "svfr/vhs",
@@ -208,17 +211,81 @@ def load_defs() -> dict:
     return defs
 
 
+def host_defs() -> list[dict]:
+    """The other hosts' snapshots: a node saved at the largest size any tested host computes for it is drawn
+    at that size everywhere (a frontend keeps a larger saved size, and grows a smaller one over its neighbour)."""
+    return [json.loads(p.read_text()) for p in sorted(E2E.glob(HOST_SNAPSHOT.format(host="*")))]
+
+
+def fit_all_hosts(ui: dict, others: list[dict]) -> None:
+    for node in ui["nodes"]:
+        if node["type"] in VIRTUAL_NODES or node["type"].startswith("VHS_"):
+            continue
+        for defs in others:
+            if node["type"] in defs:
+                size = node_size(node["type"], defs)
+                node["size"] = [max(a, b) for a, b in zip(node["size"], size)]
+
+
 def used_types() -> set[str]:
     return {n["class_type"] for f, _ in WORKFLOWS_SPEC.values() for n in f().values()}
 
 
-def refresh_snapshot(url: str) -> None:
+def object_info(url: str) -> dict:
     with urllib.request.urlopen(url.rstrip("/") + "/object_info", timeout=120) as r:
-        info = json.loads(r.read())
-    snap = {t: node_input_order(info[t]) for t in sorted(used_types()) if not t.startswith("VHS_")}
+        return json.loads(r.read())
+
+
+def refresh_snapshot(url: str, path: Path = SNAPSHOT) -> None:
+    """The inputs of every node type the workflows use and every SVFR node, as ``url`` publishes them."""
+    info = object_info(url)
+    types = (used_types() | {t for t in info if t.startswith("SVFR")}) - {t for t in info if t.startswith("VHS_")}
+    snap = {t: node_input_order(info[t]) for t in sorted(types) if t in info}
     # file choices depend on the server's folders: keep only the structure
-    write_atomic(SNAPSHOT, json.dumps(snap, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {SNAPSHOT} ({len(snap)} node types)")
+    write_atomic(path, json.dumps(snap, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path} ({len(snap)} node types)")
+
+
+def refresh_vhs_inputs(url: str) -> None:
+    """vhs_node_inputs.json from a server running VideoHelperSuite: the VHS nodes' inputs, and the widgets of
+    the h264-mp4 format the workflow uses (VHS publishes them under the format combo's ``formats``)."""
+    info = object_info(url)
+    out: dict = {"_source": {"from": f"/object_info of a ComfyUI running VideoHelperSuite ({VHS_VERSION})",
+                             "note": "widgets_values of VHS nodes are serialized by VHS's frontend as an object "
+                                     "keyed by widget name (plus a 'videopreview' entry)."}}
+    for node in sorted(t for t in used_types() if t.startswith("VHS_")):
+        spec = info[node]
+        entry: dict = {}
+        for section in ("required", "optional"):
+            for name, s in spec["input"].get(section, {}).items():
+                typ, opts = s[0], (s[1] if len(s) > 1 and isinstance(s[1], dict) else {})
+                e: dict = {"type": "COMBO" if isinstance(typ, list) else typ}
+                if isinstance(typ, list) and not (node == "VHS_LoadVideo" and name == "video"):  # files differ
+                    e["options"] = typ
+                for k in ("default", "min", "max"):
+                    if k in opts:
+                        e[k] = opts[k]
+                entry.setdefault(section, {})[name] = e
+                if name == "format" and "formats" in opts:
+                    entry["format_widgets"] = {f: _format_widgets(w) for f, w in opts["formats"].items()
+                                               if f == "video/h264-mp4"}
+        entry["outputs"] = [[n, t] for n, t in zip(spec.get("output_name") or spec["output"], spec["output"])]
+        out[node] = entry
+    write_atomic(VHS_INPUTS, json.dumps(out, indent=2) + "\n")
+    print(f"wrote {VHS_INPUTS}")
+
+
+def _format_widgets(widgets: list) -> dict:
+    """VHS's [name, type or options, {default...}] format widgets -> {name: {type, options | default}}."""
+    out = {}
+    for w in widgets:
+        name, kind = w[0], w[1]
+        opts = w[2] if len(w) > 2 and isinstance(w[2], dict) else {}
+        e = {"type": "COMBO", "options": kind} if isinstance(kind, list) else {"type": kind}
+        if "default" in opts:
+            e["default"] = opts["default"]
+        out[name] = e
+    return out
 
 
 # Layout, in graph units: columns by data flow, nodes stacked in a column with room for their title bars.
@@ -342,6 +409,7 @@ def build_one(name: str, defs: dict) -> tuple[dict, dict]:
               "text": f"# {name}\n{description}\n\n{NOTE_EXTRA.get(name, '')}Input files go to `ComfyUI/input/`.\n\n"
                       + MODELS_NOTE}]
     ui = api_to_ui(api, defs, {}, notes=notes, name=name)
+    fit_all_hosts(ui, host_defs())
     for node in ui["nodes"]:
         if node["type"].startswith("VHS_"):
             _vhs_widgets(node, api[str(node["id"])], defs)
@@ -383,7 +451,10 @@ def write_thumbnails(url: str, names: list[str]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--snapshot", metavar="URL", help="refresh node_inputs_snapshot.json from a running ComfyUI")
+    ap.add_argument("--snapshot", metavar="URL", help="refresh node_inputs_snapshot.json from a running ComfyUI 0.3.75")
+    ap.add_argument("--host-snapshot", metavar="HOST=URL", action="append", default=[],
+                    help="refresh node_inputs_snapshot.HOST.json from that host running at URL (e.g. 0.33.0=http://...)")
+    ap.add_argument("--vhs", metavar="URL", help="refresh vhs_node_inputs.json from a server running VideoHelperSuite")
     ap.add_argument("--thumbnails", metavar="URL",
                     help="screenshot each UI workflow in a running ComfyUI (headless Chromium) into workflows/NAME.jpg")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=list(WORKFLOWS_SPEC),
@@ -392,6 +463,11 @@ def main() -> int:
     names = args.only or list(WORKFLOWS_SPEC)
     if args.snapshot:
         refresh_snapshot(args.snapshot)
+    for item in args.host_snapshot:
+        host, url = item.split("=", 1)
+        refresh_snapshot(url, E2E / HOST_SNAPSHOT.format(host=host))
+    if args.vhs:
+        refresh_vhs_inputs(args.vhs)
     defs = load_defs()
     API_DIR.mkdir(parents=True, exist_ok=True)
     for name in names:

@@ -26,7 +26,7 @@ VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 # body height = 6 + 20 per socket row (max of socket inputs and outputs) + 24 per widget + 8 if any widget;
 # the title bar (30) sits above ``pos``. A saved size below this is grown on load (and then overlaps).
 TITLE_H, SLOT_H, WIDGET_ROW_H, WIDGETS_PAD, BODY_PAD = 30, 20, 24, 8, 6
-NODE_W = 250  # the frontend's own minimum is 210; narrow columns keep the whole graph readable on screen
+NODE_W = 254  # the frontend's own minimum is 210; frontends 1.49+ size SVFR Restore Video 252 px wide
 # what some nodes draw below their widgets: media previews (the image loaders' preview widget asks for
 # 220 + 4; the others are sized here and fit their picture into it), the task label of web/js/svfr_task.js
 EXTRA_H = {"LoadVideo": 200, "LoadImage": 224, "LoadImageMask": 224, "PreviewImage": 200,
