@@ -153,7 +153,7 @@ def node_run(clip: Path, out_dir: Path, models: Path, size: int) -> None:
 
     args.cpu = not torch.cuda.is_available()  # before comfy.model_management is imported
     import folder_paths
-    from comfy_api.latest import io
+    from comfy_api.v0_0_2 import io
     from comfy_extras.nodes_video import LoadVideo, SaveVideo
 
     work = out_dir.parent / (out_dir.name + "_comfy")  # the run's own input/temp folders, not the host's

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from . import host
 from .types import CATEGORY, SVFRFaceDetector

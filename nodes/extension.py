@@ -1,7 +1,7 @@
 """The ComfyExtension that lists the SVFR nodes (returned by the pack's comfy_entrypoint)."""
 from __future__ import annotations
 
-from comfy_api.latest import ComfyExtension, io
+from comfy_api.v0_0_2 import ComfyExtension, io
 
 from . import host
 from .example_inputs import install_into_comfy_input

@@ -6,7 +6,7 @@ the engine's option objects (blend widths are in pixels of a 512 crop, as the wi
 """
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 from svfr_model.faces.options import (COLOR_MATCH_CHOICES, FACE_CHOICES, MODES, NO_FACE_CHOICES, FaceOptions,
                                       PasteOptions, faces_choice)
 from svfr_model.faces.reid import REID_CHOICES, REID_WITHOUT_MODEL

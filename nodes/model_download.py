@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePath
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from . import host
 from .types import CATEGORY

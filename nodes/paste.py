@@ -1,7 +1,7 @@
 """SVFRPasteBack: restored crops -> original frames at their original size, plus the blend mask."""
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from .face_options import color_match_input, erode_input, paste_options_from
 from .types import CATEGORY, SVFRFaceCrops, image_to_frames, split_by_tracks, to_output

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from . import host
 from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_options, preset_input,  # noqa: F401

@@ -2,7 +2,7 @@
 the window/overlap check, and the memory preset -> engine options + ComfyUI memory hint."""
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 
 def seed_control():

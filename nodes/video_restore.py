@@ -11,7 +11,7 @@ import uuid
 
 import torch
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from . import host
 from .face_options import (color_match_input, erode_input, face_inputs, face_options_from, feather_input,
@@ -123,7 +123,7 @@ class SVFRVideoRestore(io.ComfyNode):
     def execute(cls, model, detector, task, video, mask=None, reference=None, preset: str = "default",
                 reid: str = "auto", **widgets) -> io.NodeOutput:
         import folder_paths
-        from comfy_api.latest import InputImpl
+        from comfy_api.v0_0_2 import InputImpl
         from svfr_model.errors import InputError
         from svfr_model.restore.file import restore_file
         from svfr_model.restore.options import RestoreOptions

@@ -227,6 +227,9 @@ def find_model_files(
         raise WeightsError(
             f"SVFR model files missing {place}:\n" + "\n".join(missing)
             + "\nScheduler/UNet config files are optional (the SVD-xt configs are built in)."
+            + "\nTo fetch these files (licences shown first): python -m svfr_model download "
+            + (f"{root} " if root is not None else "DEST ")
+            + "--accept-licence, or the SVFR Download Models node in ComfyUI."
         )
     return ModelFiles(
         root=root, layout=layout, unet=unet_p, id_linear=idl_p, arcface=arc_p,

@@ -11,7 +11,8 @@ Two hosts (set up by ``scripts/comfy_host.sh install all``):
 
 ``SVFR_E2E_HOSTS=0.3.75`` (comma-separated) limits a run to some hosts. Each host's twins run on ``frames``
 frames of the example clip: ``SVFR_E2E_FRAMES`` (default 4) on 0.3.75, ``SVFR_E2E_FRAMES_0330`` (default
-:data:`FRAMES_0330`) on 0.33.0.
+:data:`FRAMES_0330`) on 0.33.0, where they also crop faces at :data:`CROP_0330` px (``SVFR_E2E_CROP_0330``):
+the second host proves the pack runs there, the first one runs the shipped settings.
 
 VideoHelperSuite 1.7.9 comes from the same folder (``ComfyUI-VideoHelperSuite-1.7.9.tar.gz``) into each
 host's ``custom_nodes/``; without it the VHS template is load-only (the missing-nodes dialog expected).
@@ -30,6 +31,7 @@ VHS_TARBALL = "ComfyUI-VideoHelperSuite-1.7.9.tar.gz"
 VHS_DIR = "ComfyUI-VideoHelperSuite"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 FRAMES_0330 = 2  # measured: see docs/comfy_host.md "Test hosts" (CI time budget)
+CROP_0330 = 128  # crop size of the twins run there: ~4x cheaper than 512 (the tiny UNet's attention dominates)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Host:
     root: Path  # the ComfyUI tree
     python: Path  # the interpreter that runs it
     frames: int  # frames of the example clip the twins run on
+    crop_size: int | None = None  # the twins' crop size there (None: as shipped, 512)
     absent: str | None = None  # why this host cannot exist here (skip, even under CI)
     frontend: str = ""  # the frontend its requirements pin
 
@@ -92,7 +95,8 @@ def all_hosts() -> dict[str, Host]:
         "0.3.75": Host("0.3.75", root_0375, Path(sys.executable), _frames("SVFR_E2E_FRAMES", 4),
                        frontend="1.32.9"),
         "0.33.0": Host("0.33.0", root_0330, root_0330 / ".venv" / "bin" / "python",
-                       _frames("SVFR_E2E_FRAMES_0330", FRAMES_0330), absent, frontend="1.49.6"),
+                       _frames("SVFR_E2E_FRAMES_0330", FRAMES_0330), _frames("SVFR_E2E_CROP_0330", CROP_0330),
+                       absent, frontend="1.49.6"),
     }
 
 

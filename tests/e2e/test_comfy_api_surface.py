@@ -20,8 +20,9 @@ from conftest import REPO_ROOT
 pytestmark = [pytest.mark.e2e]
 
 PROBE = REPO_ROOT / "tests" / "e2e" / "api_surface_probe.py"
-NODES = ["SVFRFaceCrop", "SVFRFaceDetectorLoader", "SVFRInpaintMask", "SVFRModelLoader", "SVFRPasteBack",
-         "SVFRSampler", "SVFRTaskVector", "SVFRVideoRestore"]
+# every SVFR node, as the one snapshot of the nodes' inputs lists them
+NODES = sorted(t for t in json.loads((REPO_ROOT / "tests" / "e2e" / "node_inputs_snapshot.json").read_text())
+               if t.startswith("SVFR"))
 _reports: dict[str, dict] = {}
 
 
@@ -48,7 +49,9 @@ def test_every_comfy_symbol_the_pack_uses_exists_in_the_host(host):
                       f"  ({', '.join(s['files'])})" for name, s in sorted(symbols.items()))
     print(f"comfy symbols used by the pack, in ComfyUI {host.name}:\n{table}")
     # the scan itself works: the pack's core uses are among them
-    for must in ("comfy_api.latest.io.Schema", "comfy_api.latest.ComfyExtension",
+    # the pack imports the pinned comfy_api.v0_0_2 (docs/comfy_host.md), never latest
+    assert not [n for n in symbols if n.startswith("comfy_api.latest")], "the pack imports comfy_api.latest"
+    for must in ("comfy_api.v0_0_2.io.Schema", "comfy_api.v0_0_2.ComfyExtension",
                  "comfy.model_management.load_models_gpu(memory_required=)", "comfy.model_patcher.ModelPatcher",
                  "comfy.utils.ProgressBar", "folder_paths.get_temp_directory"):
         assert must in symbols, f"the scan missed {must}"

@@ -37,8 +37,14 @@ BORDER = 48  # pixels around each face clip excluded from the background check (
 _results: dict[tuple[str, str], object] = {}  # (host, workflow) -> result
 
 
-def twin(name: str) -> dict:
-    return json.loads((API_DIR / f"{name}.api.json").read_text())
+def twin(name: str, host=None) -> dict:
+    """The API twin as shipped; on a host with its own crop size (hosts.py), the face crops at that size."""
+    wf = json.loads((API_DIR / f"{name}.api.json").read_text())
+    if host is not None and host.crop_size:
+        for node in wf.values():
+            if node["class_type"] in FACE_CHOOSERS:
+                node["inputs"]["crop_size"] = host.crop_size
+    return wf
 
 
 def node_of(workflow: dict, class_type: str) -> str:
@@ -109,7 +115,7 @@ def check_video(path: Path, source, scale: float = 1.0):
 def test_interrupt_during_sampler_then_next_prompt_succeeds(host, client, server_log):
     """POST /interrupt while the sampler runs: history says execution_interrupted at the sampler;
     the same prompt queued again then runs to the end (its result is reused by the BFR test)."""
-    wf = twin("svfr_bfr_video")
+    wf = twin("svfr_bfr_video", host)
     sampler = node_of(wf, "SVFRSampler")
     ws = client.listen()
     try:
@@ -134,7 +140,7 @@ def test_interrupt_during_sampler_then_next_prompt_succeeds(host, client, server
 def test_workflow_runs_and_restores_only_faces(name, host, client, server_dirs, source, server_log):
     if name in NEEDS_VHS:
         require_vhs(host)
-    wf = twin(name)
+    wf = twin(name, host)
     result = _results.get((host.name, name)) or run(client, name, wf, server_log)
     scale = float(np.prod([v["inputs"]["scale_by"] for v in wf.values() if v["class_type"] == "ImageScaleBy"]))
     frames = check_video(saved_video(result, wf, server_dirs["output"]), source, scale=scale)
@@ -149,8 +155,8 @@ def test_workflow_runs_and_restores_only_faces(name, host, client, server_dirs, 
             assert diff < UNCHANGED_MAX, f"face box {box} changed although faces={faces} (diff {diff:.4f})"
 
 
-def test_video_without_face_passes_through(client, server_dirs, example_files, server_log):
-    wf = twin("svfr_bfr_video")
+def test_video_without_face_passes_through(host, client, server_dirs, example_files, server_log):
+    wf = twin("svfr_bfr_video", host)
     wf[node_of(wf, "LoadVideo")]["inputs"]["file"] = ex.NOFACE_NAME
     wf[node_of(wf, "SaveVideo")]["inputs"]["filename_prefix"] = "svfr/noface"
     result = run(client, "noface", wf, server_log)
@@ -159,8 +165,8 @@ def test_video_without_face_passes_through(client, server_dirs, example_files, s
     assert float(np.abs(frames - source[0]).mean()) < UNCHANGED_MAX
 
 
-def test_missing_model_file_is_a_node_error_naming_the_file(client, server_log):
-    wf = twin("svfr_bfr_video")
+def test_missing_model_file_is_a_node_error_naming_the_file(host, client, server_log):
+    wf = twin("svfr_bfr_video", host)
     wf[node_of(wf, "SVFRModelLoader")]["inputs"]["model_folder"] = "missing_arcface"
     result = client.run(wf, timeout=RUN_TIMEOUT)
     assert result.status == "error"

@@ -112,7 +112,7 @@ TUNING = ["guidance_min", "guidance_max", "window", "overlap", "noise_aug", "i2i
 def test_sampler_seed_fixed_and_tuning_widgets_advanced(node_classes, node_id):
     """The seed control starts at "fixed" where ComfyUI can say so; tuning widgets are marked advanced
     (frontend 1.32+ hides them until "Show Advanced"), the everyday ones stay visible."""
-    from comfy_api.latest import io
+    from comfy_api.v0_0_2 import io
 
     req = node_classes[node_id].GET_NODE_INFO_V1()["input"]["required"]
     fixed = getattr(getattr(io, "ControlAfterGenerate", None), "fixed", None)

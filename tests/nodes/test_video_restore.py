@@ -68,7 +68,7 @@ def detector(node_classes):
 @pytest.mark.slow
 def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detector, face_video, tmp_path):
     import comfy.utils
-    from comfy_api.latest import InputImpl
+    from comfy_api.v0_0_2 import InputImpl
 
     from svfr_model.restore.file import restore_file
     memory_options = sys.modules[node_classes["SVFRVideoRestore"].__module__].memory_options  # the node's own
@@ -100,7 +100,7 @@ def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detect
 def test_cancel_stops_the_run_and_leaves_no_file(node_classes, svfr_handle, detector, face_video):
     import comfy.model_management as mm
     import folder_paths
-    from comfy_api.latest import InputImpl
+    from comfy_api.v0_0_2 import InputImpl
 
     before = set(Path(folder_paths.get_temp_directory()).glob("svfr_restored_*"))
     mm.interrupt_current_processing(True)
