@@ -27,7 +27,7 @@ def test_tasks_are_normalised_and_presets_set_only_memory():
     assert SamplingOptions(tasks="bfr,colorization").tasks == (1, 1, 0)
     assert SamplingOptions(tasks=[0, 0, 1]).tasks == (0, 0, 1)
     low = SamplingOptions.build("low_vram", window=12, decode_chunk=None)  # None: not set, the preset's value
-    assert (low.cfg_sequential, low.offload, low.decode_chunk, low.encode_chunk, low.window) == (True, True, 8, 4, 12)
+    assert (low.cfg_sequential, low.offload, low.decode_chunk, low.encode_chunk, low.window) == (True, True, 6, 4, 12)
     assert SamplingOptions.build("low_vram", decode_chunk=2).decode_chunk == 2
 
 
