@@ -35,6 +35,9 @@ from ui_format import VIRTUAL_NODES
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WORKFLOWS = REPO_ROOT / "workflows"
+# nodes whose own frontend extension sizes them (VideoHelperSuite fits its nodes to their video preview, a few
+# pixels apart between frontends): saved a little taller, so they only ever shrink into free space
+SELF_SIZED = {"VHS_LoadVideo", "VHS_VideoCombine"}
 API_DIR = WORKFLOWS / "api"
 ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"
 UI_NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
@@ -156,7 +159,12 @@ def test_template_loads_clean(name, page, not_installed, tmp_path):
         saved = {str(n["id"]): n for n in ui["nodes"]}  # frontends >= 1.4x keep node ids as strings
         assert sorted(str(n["id"]) for n in nodes) == sorted(saved)
         for n in nodes:  # the frontend kept the saved size: it computes no more than that
-            assert n["size"] == pytest.approx(saved[str(n["id"])]["size"], abs=0.5), (n["type"], n["size"])
+            want = saved[str(n["id"])]["size"]
+            if n["type"] in SELF_SIZED:  # its own extension fits it to its preview: never taller than saved
+                assert n["size"][0] == pytest.approx(want[0], abs=0.5) and n["size"][1] <= want[1] + 0.5, (
+                    n["type"], n["size"], want)
+            else:
+                assert n["size"] == pytest.approx(want, abs=0.5), (n["type"], n["size"])
             if n["type"] not in VIRTUAL_NODES and name not in not_installed:
                 assert n["computed"][1] <= n["size"][1] + 0.5, (n["type"], n["computed"], n["size"])
         for a, b in itertools.combinations(nodes, 2):
