@@ -53,11 +53,12 @@ def _no_face_choice(value: str) -> str:
     return value.strip().lower().replace(" ", "-").replace("_", "-")
 
 
-def add_restore_options(p: argparse.ArgumentParser) -> None:
+def add_restore_options(p: argparse.ArgumentParser, *, model_flags: bool = True) -> None:
     """Every option of one restore (models, tasks, sampling, memory, faces, output): ``restore`` and
-    ``batch`` share them."""
-    p.add_argument("--models", type=Path, required=True,
-                   help="SVFR models folder (official layout: face_restoration/ + stable-video-diffusion-img2vid-xt/)")
+    ``batch`` share them. ``model_flags=False``: only the per-video ones (not ``MODEL_FLAGS``)."""
+    if model_flags:
+        p.add_argument("--models", type=Path, required=True,
+                       help="SVFR models folder (official layout: face_restoration/ + stable-video-diffusion-img2vid-xt/)")
     p.add_argument("--tasks", default="bfr", help="comma-separated: bfr, colorization, inpainting (default bfr)")
     p.add_argument("--mask", type=Path, help="inpainting mask image (white = fill), in the INPUT frame's pixels")
     p.add_argument("--reference", type=Path, help="reference face photo (skips pass 1); any size: its face is detected and framed like the crops")
@@ -78,14 +79,15 @@ def add_restore_options(p: argparse.ArgumentParser) -> None:
                    help="memory preset: default (10 GB cards: decode chunk 8), low_vram (6 GB: sequential CFG, "
                         "decode chunk 6, UNet/VAE offload), high_vram (24 GB: the official computation), auto "
                         "(the fastest that fits the GPU's free memory); see docs/performance.md")
-    p.add_argument("--dtype", default="auto", choices=PRECISIONS,
-                   help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
-    p.add_argument("--vae-dtype", default="auto", choices=VAE_PRECISIONS,
-                   help="VAE decoder precision (auto: fp16 on CUDA as the official run, fp32 on CPU); "
-                        "the encoder always runs in fp32")
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--compile", default="off", choices=COMPILE_MODES,
-                   help="torch.compile the UNet: regional (its repeated blocks) or full; off by default")
+    if model_flags:
+        p.add_argument("--dtype", default="auto", choices=PRECISIONS,
+                       help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
+        p.add_argument("--vae-dtype", default="auto", choices=VAE_PRECISIONS,
+                       help="VAE decoder precision (auto: fp16 on CUDA as the official run, fp32 on CPU); "
+                            "the encoder always runs in fp32")
+        p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:N")
+        p.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                       help="torch.compile the UNet: regional (its repeated blocks) or full; off by default")
     p.add_argument("--size", type=int, default=512, help="model input size (512 for the real model)")
     p.add_argument("--no-crop", action="store_true", help="input is already a square face clip")
     p.add_argument("--faces", default="largest", help="largest | all | index of the face track (0 = largest)")
