@@ -6,7 +6,8 @@ GPUs restore. Ray is an optional extra (``pip install ".[cluster]"``): this modu
 
 Inputs and outputs must be on storage every node sees at the same path; the engine's code is sent to the
 actors with the job (``runtime_env`` ``py_modules``), so every node runs the driver's version of it, while
-its dependencies (torch, av, ...) must be installed on the nodes. A video whose actor dies (killed, node
+its dependencies (torch, av, ...) must be installed on the nodes (a driver that has initialised Ray itself
+passes ``runtime_env()`` to ``ray.init``). A video whose actor dies (killed, node
 lost, out of memory) comes back as ``lost`` and the driver retries it on another actor; a replacement actor
 is started for the dead one (a bounded number of times).
 """
@@ -36,7 +37,9 @@ def import_ray():
 
 
 def runtime_env() -> dict:
-    """The actors' runtime environment: this engine's code (small), the rest as installed on the nodes."""
+    """The job's runtime environment: this engine's code (small), the rest as installed on the nodes. Given
+    to ``ray.init`` (Ray uploads local folders only for a whole job): a caller that initialises Ray itself
+    passes it too, unless the nodes have this package installed."""
     return {"py_modules": [str(PACKAGE_DIR)]}
 
 
@@ -85,7 +88,7 @@ class RayPool:
         self._own = False
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            kwargs = {"log_to_driver": False, "configure_logging": False}
+            kwargs = {"log_to_driver": False, "configure_logging": False, "runtime_env": runtime_env()}
             if address == "local":
                 ray.init(include_dashboard=False, **kwargs)
             else:
@@ -137,14 +140,14 @@ class RayPool:
 
     def _new_worker(self) -> str:
         name = self._name("w")
-        self.actors[name] = self._restore_cls.options(name=name, runtime_env=runtime_env(), max_restarts=0,
+        self.actors[name] = self._restore_cls.options(name=name, max_restarts=0,
                                                       **self._worker_opts).remote(self.worker_setup, name)
         self.workers.append(name)
         return name
 
     def _new_planner(self) -> str:
         name = self._name("p")
-        self.planner_actors[name] = self._planner_cls.options(name=name, runtime_env=runtime_env(), num_cpus=1,
+        self.planner_actors[name] = self._planner_cls.options(name=name, num_cpus=1,
                                                               max_restarts=0).remote(self.planner_setup, name)
         self.planner_names.append(name)
         return name

@@ -32,6 +32,10 @@ GRACE_SECONDS = 30.0  # after Ctrl-C: how long running videos get to stop at the
 class Stopped(BaseException):
     """Raised in the driver by a signal handler (SIGTERM): the run stops as on Ctrl-C."""
 
+    def __init__(self, signum: int = 15):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
 
 @dataclass
 class VideoSpec:
@@ -159,6 +163,7 @@ class _Driver:
         self.planning: set[int] = set()
         self.running: dict[int, tuple[str, VideoJob]] = {}
         self.pool = None
+        self.signal = 0
 
     # -- set-up ----------------------------------------------------------------------------------------------
     def _queue(self) -> None:
@@ -203,6 +208,7 @@ class _Driver:
                 self._loop()
         except (KeyboardInterrupt, Stopped) as stop:
             outcome = "interrupted"
+            self.signal = getattr(stop, "signum", 2)
             self._stop(stop)
         except BaseException:  # the pool itself failed (e.g. no worker could load the models): recorded, raised
             self._stop(None)
@@ -213,12 +219,17 @@ class _Driver:
             if self.pool is not None:
                 self.pool.close()
             self.report.finish()
+            try:
+                self.journal.partial.rmdir()  # empty once every attempt has ended
+            except OSError:
+                pass
         if outcome == "complete" and any(i.state == "failed" for i in self.items):
             outcome = "failed"
         result = _result(outcome, self.items, self.report, self.journal, list(self.report.workers.values()))
         c = result["counts"]
         self.journal.end_run(outcome, c["done"], c["failed"], c["skipped"], c["left"])
         if outcome == "interrupted":
+            result["signal"] = self.signal
             result["resume"] = ("run the same command again: done videos are skipped, the "
                                 f"{c['left']} left are restored")
         return result

@@ -28,6 +28,7 @@ import copy
 import shlex
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..errors import InputError, OptionError
@@ -184,7 +185,7 @@ def _pool_factory(args):
 def _raise_stopped(signum, frame):
     from ..batch.runner import Stopped
 
-    raise Stopped(f"signal {signum}")
+    raise Stopped(signum)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,20 +198,24 @@ def run(args: argparse.Namespace) -> int:
     make_pool = _pool_factory(args)
     specs = specs_from_args(args)
     report = Report(quiet=args.quiet)
-    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if in_main else None
     try:
         result = run_batch(specs, args.out, make_pool, retry_failed=args.retry_failed, dry_run=args.dry_run,
                            max_attempts=args.max_attempts, full_hash=args.full_hash, report=report,
                            command=shlex.join(sys.argv))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(as_json(result))
     else:
         print(dry_run_table(result) if args.dry_run else summary_table(result))
         if result.get("resume"):
             print(result["resume"])
-    return {"complete": 0, "dry-run": 0, "failed": 1}.get(result["outcome"], 130)
+    if result["outcome"] == "interrupted":
+        return 128 + (result.get("signal") or signal.SIGINT)
+    return {"complete": 0, "dry-run": 0}.get(result["outcome"], 1)
 
 
 __all__ = ["register", "run", "video_args", "specs_from_args"]
