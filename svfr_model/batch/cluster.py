@@ -89,10 +89,15 @@ class RayPool:
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             kwargs = {"log_to_driver": False, "configure_logging": False, "runtime_env": runtime_env()}
-            if address == "local":
-                ray.init(include_dashboard=False, **kwargs)
-            else:
-                ray.init(address=address, **kwargs)
+            try:
+                if address == "local":
+                    ray.init(include_dashboard=False, **kwargs)
+                else:
+                    ray.init(address=address, **kwargs)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise InputError(f"--ray {address}: no Ray cluster to connect to ({_short(exc, 300)}); start one "
+                                 "(`ray start --head` on this machine, or your cluster's head node) or use --ray "
+                                 "local to start one here for this run") from None
             self._own = True
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
