@@ -12,7 +12,7 @@ import sys
 
 from ..errors import OptionError, SVFRError
 
-COMMAND_MODULES = ("restore", "convert", "faces", "download", "memory")
+COMMAND_MODULES = ("restore", "batch", "convert", "faces", "download", "memory")
 # An engine option whose flag is not ``--`` + its name with dashes.
 OPTION_FLAGS = {"mode": "--crop-mode"}
 

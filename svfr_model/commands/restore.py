@@ -21,11 +21,19 @@ import torch
 from ..errors import InputError
 from ..diffusion.presets import PRESET_NAMES
 from ..restore.file import resize_square
+from ..restore.images import read_image as _read_image
+from ..restore.images import read_mask as _read_mask
 from ..diffusion.speed import COMPILE_MODES
 from ..faces.color import COLOR_MODES
 from ..faces.options import MODES
 from ..faces.reid import REID_CHOICES
 from ..precision import PRECISIONS, VAE_PRECISIONS
+
+
+# Flags that set up the worker (the model set, its precision and device), not one video's result; the rest
+# of ``add_restore_options`` is per video (``batch`` manifests may set those per row).
+MODEL_FLAGS = ("models", "dtype", "vae_dtype", "device", "compile")
+IF_NO_FACE = ("error", "pass-through")  # faces.options.NO_FACE_CHOICES, spelt as a flag value
 
 
 def register(subparsers) -> None:
@@ -34,8 +42,23 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, help="input video")
     p.add_argument("output", type=Path, help="output video (.mp4)")
-    p.add_argument("--models", type=Path, required=True,
-                   help="SVFR models folder (official layout: face_restoration/ + stable-video-diffusion-img2vid-xt/)")
+    add_restore_options(p)
+    p.add_argument("--in-memory", action="store_true",
+                   help="read the whole video into memory first (same result; needs RAM for every frame)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _no_face_choice(value: str) -> str:
+    return value.strip().lower().replace(" ", "-").replace("_", "-")
+
+
+def add_restore_options(p: argparse.ArgumentParser, *, model_flags: bool = True) -> None:
+    """Every option of one restore (models, tasks, sampling, memory, faces, output): ``restore`` and
+    ``batch`` share them. ``model_flags=False``: only the per-video ones (not ``MODEL_FLAGS``)."""
+    if model_flags:
+        p.add_argument("--models", type=Path, required=True,
+                       help="SVFR models folder (official layout: face_restoration/ + stable-video-diffusion-img2vid-xt/)")
     p.add_argument("--tasks", default="bfr", help="comma-separated: bfr, colorization, inpainting (default bfr)")
     p.add_argument("--mask", type=Path, help="inpainting mask image (white = fill), in the INPUT frame's pixels")
     p.add_argument("--reference", type=Path, help="reference face photo (skips pass 1); any size: its face is detected and framed like the crops")
@@ -56,14 +79,15 @@ def register(subparsers) -> None:
                    help="memory preset: default (10 GB cards: decode chunk 8), low_vram (6 GB: sequential CFG, "
                         "decode chunk 6, UNet/VAE offload), high_vram (24 GB: the official computation), auto "
                         "(the fastest that fits the GPU's free memory); see docs/performance.md")
-    p.add_argument("--dtype", default="auto", choices=PRECISIONS,
-                   help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
-    p.add_argument("--vae-dtype", default="auto", choices=VAE_PRECISIONS,
-                   help="VAE decoder precision (auto: fp16 on CUDA as the official run, fp32 on CPU); "
-                        "the encoder always runs in fp32")
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--compile", default="off", choices=COMPILE_MODES,
-                   help="torch.compile the UNet: regional (its repeated blocks) or full; off by default")
+    if model_flags:
+        p.add_argument("--dtype", default="auto", choices=PRECISIONS,
+                       help="UNet precision (auto: fp16 on CUDA, fp32 on CPU)")
+        p.add_argument("--vae-dtype", default="auto", choices=VAE_PRECISIONS,
+                       help="VAE decoder precision (auto: fp16 on CUDA as the official run, fp32 on CPU); "
+                            "the encoder always runs in fp32")
+        p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:N")
+        p.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                       help="torch.compile the UNet: regional (its repeated blocks) or full; off by default")
     p.add_argument("--size", type=int, default=512, help="model input size (512 for the real model)")
     p.add_argument("--no-crop", action="store_true", help="input is already a square face clip")
     p.add_argument("--faces", default="largest", help="largest | all | index of the face track (0 = largest)")
@@ -72,35 +96,12 @@ def register(subparsers) -> None:
                    help="a face back after leaving the frame joins its earlier track (one reference and identity "
                         "per person): by ArcFace when the models have it (auto), by appearance, or off "
                         "(only where it left)")
+    p.add_argument("--if-no-face", default="error", type=_no_face_choice, choices=IF_NO_FACE,
+                   help="a video without a usable face: error (default), or pass-through (written unchanged)")
     p.add_argument("--color-match", default="none", choices=COLOR_MODES)
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
     p.add_argument("--lossless", action="store_true",
                    help="write lossless RGB H.264 (exact pixels; for tests and intermediate files, not players)")
-    p.add_argument("--in-memory", action="store_true",
-                   help="read the whole video into memory first (same result; needs RAM for every frame)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run)
-
-
-def _read_mask(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    if not path.is_file():
-        raise InputError(f"mask file not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return (np.asarray(im.convert("L")) >= 128).astype(np.float32)
-    except OSError as exc:
-        raise InputError(f"cannot read mask image {path}: {exc}") from None
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    if not path.is_file():
-        raise InputError(f"reference image not found: {path}")
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 class _Progress:
@@ -153,21 +154,22 @@ def run(args: argparse.Namespace) -> int:
     return _run_in_memory(args, models, options, say)
 
 
+def flat_options(args: argparse.Namespace) -> dict:
+    """The flags as ``RestoreOptions.build`` keywords (decode/encode chunk None: the preset's)."""
+    return dict(
+        tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
+        guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window, overlap=args.overlap,
+        noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, decode_chunk=args.decode_chunk,
+        encode_chunk=args.encode_chunk, faces=args.faces, mode=args.crop_mode, size=args.size, reid=args.reid,
+        allow_no_face=getattr(args, "if_no_face", "error") == "pass-through", color_match=args.color_match)
+
+
 def options_from_args(args: argparse.Namespace, models=None):
     """The one ``RestoreOptions`` of this run, from the flags (a flag left out: the preset's or the default).
     ``models``: the loaded set, which the ``auto`` preset is sized for (without it: ``default``)."""
-    from ..diffusion.presets import options_for_models
-    from ..restore.options import RestoreOptions
+    from ..restore.options import options_for_preset
 
-    memory = options_for_models(args.preset, models, height=args.size, width=args.size, window=args.window)
-    for name in ("decode_chunk", "encode_chunk"):  # an explicit flag wins over the preset
-        if getattr(args, name) is not None:
-            memory[name] = getattr(args, name)
-    return RestoreOptions.build(
-        tasks=args.tasks, seed=args.seed, steps=args.steps, pass1_steps=args.pass1_steps,
-        guidance_min=args.guidance_min, guidance_max=args.guidance_max, window=args.window, overlap=args.overlap,
-        noise_aug=args.noise_aug, i2i_strength=args.i2i_strength, **memory, faces=args.faces, mode=args.crop_mode, size=args.size, reid=args.reid,
-        color_match=args.color_match)
+    return options_for_preset(flat_options(args), args.preset, models)
 
 
 def _run_streaming(args: argparse.Namespace, models, options, say) -> int:
@@ -235,6 +237,7 @@ def _run_in_memory(args: argparse.Namespace, models, options, say) -> int:
 
         frames = frames_u8  # uint8: cropped and pasted as the streaming path does, without a float copy
         crops = crop_faces(frames, get_detector(), mode=options.faces.mode, faces=options.faces.faces, size=size,
+                           allow_no_face=options.faces.allow_no_face,
                            reid=describers_for(options.faces.reid, models.arcface),
                            progress=_Progress(args.quiet, "faces"))
         say(f"{len(crops.crops)} face track(s)" + (f"; skipped: {crops.record.skipped}" if crops.record.skipped else ""))

@@ -47,7 +47,7 @@ def restore_file(models, src, dst, options: Optional[RestoreOptions] = None, *, 
                  mask: Optional[np.ndarray] = None, reference=None, max_frames: Optional[int] = None,
                  no_crop: bool = False, lossless: bool = False, say: Callable[..., Any] = lambda *a: None,
                  progress_for: Callable[[str], Any] = lambda label: None, cancel=None, preview=None,
-                 **flat) -> Path:
+                 plan=None, **flat) -> Path:
     """Restore ``src`` into ``dst`` (see the module docstring).
 
     options: a ``RestoreOptions`` (sampling, faces, paste), or its fields as flat keywords (tasks, seed,
@@ -55,6 +55,8 @@ def restore_file(models, src, dst, options: Optional[RestoreOptions] = None, *, 
     inpainting mask in the input frame's pixels. reference: one image, or a list (1 for every face, or one per
     face track). no_crop: the input is a square face clip (resized to ``size``, no detection). lossless:
     lossless RGB output (exact pixels). ``progress_for(label)``: a progress callback for each stage.
+    ``plan``: the video's face plan made beforehand by ``plan_faces`` with the same options (elsewhere, e.g.
+    on a CPU worker while this one restores another video); without it the detection pass runs here.
     """
     from ..video import VideoWriter, video_info
 
@@ -72,7 +74,7 @@ def restore_file(models, src, dst, options: Optional[RestoreOptions] = None, *, 
         if no_crop:
             _restore_square(run, writer)
         else:
-            _restore_faces(run, writer, expected=_expected_frames(info.frames, max_frames))
+            _restore_faces(run, writer, expected=_expected_frames(info.frames, max_frames), plan=plan)
     except BaseException:
         writer.abort()  # no half-written output, also on Ctrl-C / SIGTERM turned into an exception
         raise
@@ -121,18 +123,38 @@ def _references(reference) -> Optional[list]:
     return list(reference) if isinstance(reference, (list, tuple)) else [reference]
 
 
-def _restore_faces(run: _Run, writer, *, expected: Optional[int]) -> None:
+def plan_faces(src, options: RestoreOptions, *, detector, arcface=None, max_frames: Optional[int] = None,
+               progress=None, cancel=None):
+    """The detection and tracking pass over ``src`` alone: its face plan (a ``FaceCropRecord``: boxes,
+    landmarks and transforms, no pixels), which ``restore_file(plan=...)`` takes. ``arcface``: the model
+    set's ArcFace, for re-identification with ``reid="auto"``/``"arcface"`` (None: by appearance)."""
     from ..faces.reid import describers_for
-    from ..faces.stream import TrackCrops, lab_stats_video, paste_video, plan_video, track_mask
+    from ..faces.stream import plan_video
+    from ..video import iter_frames, video_info
+
+    faces = options.faces
+    expected = _expected_frames(video_info(src).frames, max_frames)
+    record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), detector, mode=faces.mode,
+                              faces=faces.faces, size=faces.size, allow_no_face=faces.allow_no_face,
+                              reid=describers_for(faces.reid, arcface), total=_searched(expected, faces.mode),
+                              progress=progress, cancel=cancel)
+    return record
+
+
+def _restore_faces(run: _Run, writer, *, expected: Optional[int], plan=None) -> None:
+    from ..faces.stream import TrackCrops, lab_stats_video, paste_video, track_mask
     from ..video import FrameReader, iter_frames
 
     src, max_frames, cancel = run.src, run.max_frames, run.cancel
-    faces, size = run.opts.faces, run.opts.faces.size
-    record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), run.detector, mode=faces.mode,
-                              faces=faces.faces, size=size, allow_no_face=faces.allow_no_face,
-                              reid=describers_for(faces.reid, getattr(run.models, "arcface", None)),
-                              total=_searched(expected, faces.mode), progress=run.progress_for("faces"),
-                              cancel=cancel)
+    size = run.opts.faces.size
+    if plan is None:
+        record = plan_faces(src, run.opts, detector=run.detector, arcface=getattr(run.models, "arcface", None),
+                            max_frames=max_frames, progress=run.progress_for("faces"), cancel=cancel)
+    else:
+        if plan.size != size or plan.mode != run.opts.faces.mode:
+            raise InputError(f"the face plan was made for {plan.mode} crops of {plan.size} px, but this restore "
+                             f"uses {run.opts.faces.mode} crops of {size} px: plan with the same options")
+        record = plan
     n_tracks = len(record.tracks)
     run.say(f"{record.n_frames} frames, {n_tracks} face track(s)" +
             (f"; skipped: {record.skipped}" if record.skipped else "") +
@@ -207,4 +229,4 @@ def resize_square(arr: np.ndarray, size: int, resample: str) -> np.ndarray:
     return np.asarray(Image.fromarray(arr).resize((size, size), mode))
 
 
-__all__ = ["restore_file"]
+__all__ = ["plan_faces", "restore_file"]

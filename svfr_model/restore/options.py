@@ -50,6 +50,23 @@ class RestoreOptions:
                               paste=dataclasses.replace(self.paste, **pick(PASTE_FIELDS)))
 
 
+def options_for_preset(flat: dict, preset: str = "default", models=None) -> RestoreOptions:
+    """One run's options from flat keywords and a memory preset: the preset's memory settings, where an
+    explicit ``decode_chunk`` / ``encode_chunk`` wins. ``models``: the loaded set the ``auto`` preset is sized
+    for (without it: ``default``). Front ends that know their flags before the models load (the CLI, batch
+    jobs sent to workers) call it with the same ``flat`` twice: to check, then sized for the models."""
+    from ..diffusion.presets import options_for_models
+
+    flat = dict(flat)
+    size = flat.get("size") or 512
+    memory = options_for_models(preset, models, height=size, width=size, window=flat.get("window") or 16)
+    for name in ("decode_chunk", "encode_chunk"):  # an explicit value wins over the preset
+        value = flat.pop(name, None)
+        if value is not None:
+            memory[name] = value
+    return RestoreOptions.build(**flat, **memory)
+
+
 def options_from(options: "RestoreOptions | None", flat: dict) -> RestoreOptions:
     """An entry point's ``options`` argument, or its flat keywords (one or the other)."""
     if options is None:
@@ -61,4 +78,4 @@ def options_from(options: "RestoreOptions | None", flat: dict) -> RestoreOptions
     return options
 
 
-__all__ = ["RestoreOptions", "options_from"]
+__all__ = ["RestoreOptions", "options_for_preset", "options_from"]

@@ -1,7 +1,7 @@
 """The engine's layout: stages that import only downwards, no import cycle, every module checked.
 
 Stages, lowest first (docs/layout.md): leaves (errors, value_checks, precision) < networks < weights <
-video, faces < diffusion < restore < commands < the old names kept for one release. Imports inside
+video, faces < diffusion < restore < batch < commands < the old names kept for one release. Imports inside
 functions count too: a lazy import is still a dependency.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "svfr_model"
 
 RANK = {"leaves": 0, "networks": 1, "weights": 2, "video": 3, "faces": 3,
-        "diffusion": 4, "restore": 5, "commands": 6, "__main__": 7, "__init__": 0,
+        "diffusion": 4, "restore": 5, "batch": 6, "commands": 7, "__main__": 8, "__init__": 0,
         # old names (re-export shims of the README's API), above everything they re-export
-        "models": 7, "pipeline": 7, "video_io": 7, "restore_tracks": 7}
+        "models": 8, "pipeline": 8, "video_io": 8, "restore_tracks": 8}
 
 
 def _modules() -> dict[str, Path]:
