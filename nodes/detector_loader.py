@@ -7,6 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from . import host
 from .types import CATEGORY, SVFRFaceDetector
+from .wording import speaks_widgets
 
 EMBEDDED = "retinaface (embedded)"
 _MAX_DEPTH = 3  # how deep to look for yoloface files below each folder
@@ -101,6 +102,7 @@ class SVFRFaceDetectorLoader(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def execute(cls, detector: str) -> io.NodeOutput:
         from svfr_model.faces.detect import load_detector
 

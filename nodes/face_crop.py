@@ -7,6 +7,7 @@ from comfy_api.v0_0_2 import io
 from . import host
 from .face_options import face_inputs, face_options_from, reid_input
 from .types import CATEGORY, SVFRFaceCrops, SVFRFaceDetector, image_to_frames, to_output
+from .wording import speaks_widgets
 
 
 
@@ -43,6 +44,7 @@ class SVFRFaceCrop(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def execute(cls, images, detector, mode: str, faces: str, index: int, crop_size: int,
                 if_no_face: str, reid: str = "appearance") -> io.NodeOutput:
         from svfr_model.faces import crop_faces

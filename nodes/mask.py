@@ -5,6 +5,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from .types import CATEGORY, SVFRFaceCrops, SVFRMask, mask_to_batch
+from .wording import speaks_widgets
 
 SPACES = ("frame", "crop")
 
@@ -32,6 +33,7 @@ class SVFRInpaintMask(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def execute(cls, mask, space: str, faces=None) -> io.NodeOutput:
         from svfr_model.errors import InputError
 

@@ -9,6 +9,7 @@ from comfy_api.v0_0_2 import io
 
 from . import host
 from .types import CATEGORY
+from .wording import speaks_widgets
 
 DETECTORS = {"retinaface (embedded)": "retinaface", "yoloface": "yoloface"}
 
@@ -91,6 +92,7 @@ class SVFRDownloadModels(io.ComfyNode):
         return (accept_licence, safetensors, tuple(str(p.found) for p in plan.files))
 
     @classmethod
+    @speaks_widgets
     def execute(cls, accept_licence: bool, folder: str = host.ROOT_CHOICE, detector: str = "retinaface (embedded)",
                 svd_vae: bool = True, safetensors: bool = False) -> io.NodeOutput:
         import comfy.utils

@@ -7,6 +7,7 @@ from svfr_model.precision import PRECISIONS, VAE_PRECISIONS
 
 from . import host
 from .types import CATEGORY, SVFRModel
+from .wording import speaks_widgets
 
 
 class SVFRModelLoader(io.ComfyNode):
@@ -50,6 +51,7 @@ class SVFRModelLoader(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def execute(cls, model_folder: str, precision: str, vae=None, vae_precision: str = "auto") -> io.NodeOutput:
         import comfy.model_management as mm
 

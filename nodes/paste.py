@@ -5,6 +5,7 @@ from comfy_api.v0_0_2 import io
 
 from .face_options import color_match_input, erode_input, paste_options_from
 from .types import CATEGORY, SVFRFaceCrops, image_to_frames, split_by_tracks, to_output
+from .wording import speaks_widgets
 
 
 class SVFRPasteBack(io.ComfyNode):
@@ -38,6 +39,7 @@ class SVFRPasteBack(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def execute(cls, images, restored, faces, feather: int, color_match: str, erode: int = 24) -> io.NodeOutput:
         from svfr_model.faces import paste_faces
 

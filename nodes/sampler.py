@@ -9,6 +9,7 @@ from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_opti
                                sampling_inputs, sampling_options_from)
 from .types import (CATEGORY, SVFRFaceCrops, SVFRMask, SVFRModel, SVFRTask, image_to_frames, mask_to_batch,
                     to_output, track_lengths)
+from .wording import speaks_widgets
 
 
 def _pick(tensor: torch.Tensor | None, start: int, n: int, n_total: int, name: str):
@@ -66,10 +67,12 @@ class SVFRSampler(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def validate_inputs(cls, window: int, overlap: int) -> bool | str:
-        return check_window(window, overlap)
+        return check_window(cls, window, overlap)
 
     @classmethod
+    @speaks_widgets
     def execute(cls, model, crops, task, mask=None, reference=None, faces=None, preset: str = "default",
                 **widgets) -> io.NodeOutput:
         from svfr_model.restore.tracks import restore_tracks

@@ -91,15 +91,25 @@ def estimate_for(models, memory, height: int, width: int, window: int):
                            encode_chunk=get("encode_chunk"), unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
 
 
-def check_window(window, overlap) -> bool | str:
-    """validate_inputs body for window/overlap. ComfyUI skips its own min/max checks for inputs a
-    validate_inputs receives, so they are re-checked here. Linked values arrive as None."""
+def check_window(node_class, window, overlap) -> bool | str:
+    """validate_inputs body for window/overlap, in the node's widget words. ComfyUI skips its own min/max
+    checks for inputs a validate_inputs receives, so they are re-checked here from the schema. Linked values
+    arrive as None. ComfyUI shows the text once per input validate_inputs takes, as "window - <text>" and
+    "overlap - <text>": the text names both widgets itself (quoted), so either line reads whole."""
+    from svfr_model.diffusion.options import check_int, check_overlap
+    from svfr_model.errors import OptionError
+
+    from .wording import words_for
+
     if window is None or overlap is None:
         return True
-    if not 2 <= window <= 64 or not 0 <= overlap <= 63:
-        return f"window must be 2..64 and overlap 0..63 (got window {window}, overlap {overlap})."
-    if overlap >= window:
-        return f"overlap ({overlap}) must be smaller than window ({window})."
+    ranges = {i.id: (i.min, i.max) for i in node_class.define_schema().inputs if i.id in ("window", "overlap")}
+    try:
+        for name, value in (("window", window), ("overlap", overlap)):
+            check_int(name, value, *ranges[name])
+        check_overlap(int(window), int(overlap))
+    except OptionError as exc:
+        return exc.worded(words_for(node_class))
     return True
 
 

@@ -5,6 +5,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from .types import CATEGORY, SVFRTask
+from .wording import speaks_widgets
 
 _LABELS = {"bfr": "BFR", "colorization": "colorization", "inpainting": "inpainting"}
 
@@ -40,6 +41,7 @@ class SVFRTaskVector(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def validate_inputs(cls, bfr: bool, colorization: bool, inpainting: bool) -> bool | str:
         if None in (bfr, colorization, inpainting):  # linked toggles: checked when the node runs
             return True
@@ -48,6 +50,7 @@ class SVFRTaskVector(io.ComfyNode):
         return True
 
     @classmethod
+    @speaks_widgets
     def execute(cls, bfr: bool, colorization: bool, inpainting: bool) -> io.NodeOutput:
         from svfr_model.diffusion.tasks import parse_tasks
 

@@ -19,6 +19,7 @@ from .face_options import (color_match_input, erode_input, face_inputs, face_opt
 from .sampling_options import (OOM_HINT, check_window, estimate_for, memory_options, preset_input,  # noqa: F401
                                sampling_inputs, sampling_options_from)
 from .types import CATEGORY, SVFRFaceDetector, SVFRModel, SVFRTask, image_to_frames, mask_to_batch
+from .wording import speaks_widgets
 
 
 
@@ -116,10 +117,12 @@ class SVFRVideoRestore(io.ComfyNode):
         )
 
     @classmethod
+    @speaks_widgets
     def validate_inputs(cls, window: int, overlap: int) -> bool | str:
-        return check_window(window, overlap)
+        return check_window(cls, window, overlap)
 
     @classmethod
+    @speaks_widgets
     def execute(cls, model, detector, task, video, mask=None, reference=None, preset: str = "default",
                 reid: str = "auto", **widgets) -> io.NodeOutput:
         import folder_paths

@@ -10,16 +10,45 @@ import argparse
 import importlib
 import sys
 
-from ..errors import OptionError, SVFRError
+from ..errors import SVFRError, Words
 
 COMMAND_MODULES = ("restore", "batch", "convert", "faces", "download", "memory")
 # An engine option whose flag is not ``--`` + its name with dashes.
 OPTION_FLAGS = {"mode": "--crop-mode"}
+# Engine values a flag spells otherwise (``--max-side 0`` is "no downscaling", the engine's None).
+FLAG_VALUES = {("max_side", None): "0"}
 
 
 def flag_for(option: str) -> str:
     """The command-line flag of an engine option (``window`` -> ``--window``), for error messages."""
     return OPTION_FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+class FlagWords(Words):
+    """Engine options said as one command's flags. ``parser``: that command's parser, so a hint naming a
+    flag the command lacks is left out (``restore`` has no ``--max-side``); None: every option has a flag."""
+
+    def __init__(self, parser: argparse.ArgumentParser | None = None):
+        self.actions = dict(parser._option_string_actions) if parser is not None else None
+        if self.actions is not None and "--crop-mode" not in self.actions and "--mode" in self.actions:
+            self.flags = {"mode": "--mode"}  # the crop command calls the face mode --mode
+        else:
+            self.flags = {}
+
+    def name(self, option: str) -> str | None:
+        flag = self.flags.get(option) or flag_for(option)
+        return flag if self.actions is None or flag in self.actions else None
+
+    def value(self, option: str, value) -> str:
+        return FLAG_VALUES.get((option, value), str(value))
+
+    def setting(self, option: str, value) -> str | None:
+        flag = self.name(option)
+        if flag is None:
+            return None
+        if isinstance(value, bool):  # a switch: only "on" can be typed
+            return flag if value else None
+        return f"{flag} {self.value(option, value)}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,15 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser | None:
+    """The sub-parser of ``command`` (its flags are the words its errors use)."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except OptionError as exc:  # worded with the flags the user typed
-        print(f"error: {exc.worded(flag_for)}", file=sys.stderr)
-        return 2
-    except SVFRError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except SVFRError as exc:  # an error naming options is worded with the flags of the command typed
+        print(f"error: {exc.worded(FlagWords(command_parser(parser, args.command)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -23,6 +23,22 @@ def unet_oom_message(batch: int, window: int) -> str:
             "see docs/performance.md for the memory of each preset")
 
 
+def lone_value_groups(config, height: int, width: int) -> bool:
+    """Whether a GroupNorm of the UNet normalises a single value per group at latents of ``height`` x
+    ``width``: one channel per group (``block_out_channels`` / ``norm_num_groups`` = 1, as in the tiny test
+    model) at a level downsampled to 1x1 (each level halves, rounding up). The result is well defined (the
+    norm's bias), but torch refuses such an input when the UNet batch (CFG batch x frames) is 1: "Expected
+    more than 1 value per channel when training" (the check also runs in eval mode). The real model has 10+
+    channels per group and never gets there."""
+    groups = int(config.get("norm_num_groups", 32) or 32)
+    h, w = int(height), int(width)
+    for channels in config["block_out_channels"]:
+        if max(1, int(channels) // groups) * h * w == 1:
+            return True
+        h, w = -(-h // 2), -(-w // 2)
+    return False
+
+
 def predicted_x0(v: torch.Tensor, sample: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """The clean latents a v-prediction implies (the ``pred_x0`` of ``scheduler.euler_step_v``), float32."""
     sigma = sigma.to(sample.device)
@@ -50,6 +66,7 @@ class WindowDenoiser:
         if ref_latent is not None:
             self.ref_channel[-1, 0] = ref_latent.to(device=device, dtype=dtype)
         self.time_ids = torch.tensor([list(task_bits)] * self.batch, dtype=dtype, device=device)
+        self.pair_lone_calls = lone_value_groups(unet.config, *latent_shape[-2:])
 
     def model_input(self, x: torch.Tensor, lq: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """(batch, window, 12, h, w): the window's scaled latents, its LQ latents and the reference channel."""
@@ -60,15 +77,22 @@ class WindowDenoiser:
                           lq.unsqueeze(0).expand(self.batch, -1, -1, -1, -1),
                           self.ref_channel.expand(-1, window, -1, -1, -1)], dim=2)
 
+    def _unet(self, sample: torch.Tensor, t: torch.Tensor, context: torch.Tensor, time_ids: torch.Tensor):
+        if self.pair_lone_calls and sample.shape[0] * sample.shape[1] == 1:
+            # one frame, one CFG half: run it twice in one batch (each batch item is computed on its own,
+            # so the first is the same) -- see lone_value_groups
+            two = lambda x: torch.cat([x, x])  # noqa: E731
+            return self.unet(two(sample), t, encoder_hidden_states=two(context), added_time_ids=two(time_ids),
+                             return_dict=False)[0][:1]
+        return self.unet(sample, t, encoder_hidden_states=context, added_time_ids=time_ids, return_dict=False)[0]
+
     def unet_call(self, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Both CFG halves' predictions (batch, window, 4, h, w); out of memory -> ``UNetOutOfMemory``."""
         try:
             if self.use_cfg and self.sequential:  # same function, half the batch at a time
-                return torch.cat([self.unet(sample[k:k + 1], t, encoder_hidden_states=self.context[k:k + 1],
-                                            added_time_ids=self.time_ids[k:k + 1], return_dict=False)[0]
+                return torch.cat([self._unet(sample[k:k + 1], t, self.context[k:k + 1], self.time_ids[k:k + 1])
                                   for k in range(self.batch)])
-            return self.unet(sample, t, encoder_hidden_states=self.context, added_time_ids=self.time_ids,
-                             return_dict=False)[0]
+            return self._unet(sample, t, self.context, self.time_ids)
         except torch.OutOfMemoryError as exc:
             if isinstance(exc, UNetOutOfMemory):
                 raise

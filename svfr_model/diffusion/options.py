@@ -41,6 +41,13 @@ def check_float(name: str, value, low: float, high: float, low_open: bool = Fals
     return v
 
 
+def check_overlap(window: int, overlap: int) -> None:
+    """Neighbouring windows share ``overlap`` frames, so a window must hold more than that."""
+    if overlap >= window:
+        raise OptionError("overlap", overlap, f"must be smaller than {{window}} ({window})", related=("window",),
+                          hints=("lower {overlap} or raise {window}",))
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """Everything the two passes need besides the frames, masks and references (see docs/engine.md)."""
@@ -75,9 +82,7 @@ class SamplingOptions:
         put("pass1_steps", check_int("pass1_steps", self.pass1_steps, 1))
         put("window", check_int("window", self.window, 1))
         put("overlap", check_int("overlap", self.overlap, 0))
-        if self.overlap >= self.window:
-            raise OptionError("overlap", None, f"({self.overlap}) must be smaller than {{window}} ({self.window})",
-                              related=("window",))
+        check_overlap(self.window, self.overlap)
         put("decode_chunk", check_int("decode_chunk", self.decode_chunk, 1))
         put("encode_chunk", check_int("encode_chunk", self.encode_chunk, 1))
         put("guidance_min", check_float("guidance_min", self.guidance_min, 0.0, 100.0))
@@ -109,4 +114,4 @@ class SamplingOptions:
 
 FIELDS = frozenset(f.name for f in dataclasses.fields(SamplingOptions))
 
-__all__ = ["SamplingOptions", "ARCFACE_CROPS", "FIELDS", "check_int", "check_float"]
+__all__ = ["SamplingOptions", "ARCFACE_CROPS", "FIELDS", "check_int", "check_float", "check_overlap"]

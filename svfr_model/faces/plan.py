@@ -198,12 +198,15 @@ def plan_from_detections(found: FaceDetections, *, mode: str = "tracked", faces=
 
     if not usable:
         what = "no face found" if not raw else "no usable face found (" + "; ".join(record.skipped) + ")"
-        msg = (f"{what} in the {n} frame(s) ({len(keyframes)} searched, {W}x{H}). Check that the video "
-               f"shows a face of at least {min_face:g} px; try max_side=None (detect at full resolution) or a "
-               "smaller min_face; or set allow_no_face=True to return the frames untouched.")
+        # a template: each front end names the options its own way (or leaves out a hint it has no option for)
+        err = NoFaceError.naming(
+            f"{what} in the {n} frame(s) ({len(keyframes)} searched, {W}x{H}): check that the video shows a face "
+            f"of at least {min_face:g} px",
+            "try {max_side=None} (detect at full resolution) or a smaller {min_face}",
+            "set {allow_no_face=True} to return the frames untouched")
         if not allow_no_face:
-            raise NoFaceError(msg)
-        record.skipped.append(msg)
+            raise err
+        record.skipped.append(str(err))
         return record
 
     if sel == "all":
@@ -211,8 +214,8 @@ def plan_from_detections(found: FaceDetections, *, mode: str = "tracked", faces=
     else:
         idx = 0 if sel == "largest" else sel
         if idx >= len(usable):
-            raise InputError(f"faces={sel}: only {len(usable)} face track(s) found (indices 0..{len(usable) - 1}, "
-                             "0 = largest); use faces='all' to restore every face")
+            raise InputError.naming(f"{{faces={sel!r}}}: only {len(usable)} face track(s) found (indices "
+                                    f"0..{len(usable) - 1}, 0 = largest)", "{faces='all'} restores every face")
         chosen = [usable[idx]]
         for j, t in enumerate(usable):
             if j != idx:

@@ -50,8 +50,8 @@ def test_an_option_error_is_worded_by_each_front_end():
         SamplingOptions(window=4, overlap=5)
     err = info.value
     assert isinstance(err, InputError) and (err.option, err.related) == ("overlap", ("window",))
-    assert str(err) == "overlap (5) must be smaller than window (4)"
-    assert err.worded(lambda o: "--" + o) == "--overlap (5) must be smaller than --window (4)"
+    assert str(err) == "overlap must be smaller than window (4), got 5; lower overlap or raise window"
+    assert err.worded(lambda o: "--" + o) == "--overlap must be smaller than --window (4), got 5; lower --overlap or raise --window"
 
 
 def test_unknown_keywords_are_refused_by_name():
