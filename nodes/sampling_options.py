@@ -37,11 +37,11 @@ def memory_options(preset: str | None, decode_chunk: int, model=None, height: in
                    window: int = 16) -> dict:
     """The preset's engine options; the node's decode_chunk applies, capped by a smaller preset chunk.
     ``auto``: the fastest preset that fits ComfyUI's free device memory plus what the model (``model``: the
-    SVFR_MODEL handle) already holds there."""
+    SVFR_MODEL handle) already holds there; any preset that will be slow there warns (shown on the node)."""
     from svfr_model.diffusion.presets import options_for_models, preset_options
 
-    if model is not None and str(preset).lower() == "auto":
-        options = options_for_models("auto", model.models, height=height, width=width, window=window,
+    if model is not None:  # sized for this card: auto picks, and a preset slow here is warned about
+        options = options_for_models(preset or "default", model.models, height=height, width=width, window=window,
                                      free_bytes=comfy_free_bytes(model))
     else:
         options = preset_options(preset or "default")

@@ -4,7 +4,8 @@ The engine names its options (``size``, ``allow_no_face``, ``faces=2``); a node 
 (``crop_size``, ``if_no_face = 'pass through'``, ``faces = 'index'`` with ``index = 2``). ``WidgetWords``
 says an option as the widget of one node (from its schema, so a hint about an option the node has no
 widget for is left out), and ``speaks_widgets`` wraps a node's ``execute``/``validate_inputs`` so an engine
-error that names options is re-raised in those words, with the same type and facts.
+error that names options is re-raised in those words, with the same type and facts; around ``execute`` it
+also collects the engine's warnings and shows them on the page (``notices.py``).
 """
 from __future__ import annotations
 
@@ -62,13 +63,21 @@ def in_widget_words(node_class, exc: BaseException) -> BaseException:
 
 def speaks_widgets(fn):
     """Decorator under ``@classmethod`` for ``execute`` / ``validate_inputs``: engine errors naming options
-    come out in widget words. The signature is kept: ComfyUI reads validate_inputs' argument names to
-    decide which inputs it passes (and which widgets it marks)."""
+    come out in widget words; ``execute``'s warnings reach the page (``notices.Notices``) and its output's
+    ``ui``. The signature is kept: ComfyUI reads validate_inputs' argument names to decide which inputs it
+    passes (and which widgets it marks)."""
+    from .notices import Notices, with_notices
+
+    shows_notices = fn.__name__ == "execute"
 
     @functools.wraps(fn)
     def run(cls, *args, **kwargs):
         try:
-            return fn(cls, *args, **kwargs)
+            if not shows_notices:
+                return fn(cls, *args, **kwargs)
+            with Notices(cls) as notes:
+                out = fn(cls, *args, **kwargs)
+            return with_notices(out, notes)
         except SVFRError as exc:
             worded = in_widget_words(cls, exc)
             if worded is exc:

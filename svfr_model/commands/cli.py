@@ -7,10 +7,12 @@ returns an exit code). Imports stay inside the commands so ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 
-from ..errors import SVFRError, Words
+from ..errors import SVFRError, SVFRWarning, Words
 
 COMMAND_MODULES = ("restore", "batch", "convert", "faces", "download", "memory")
 # An engine option whose flag is not ``--`` + its name with dashes.
@@ -76,13 +78,33 @@ def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.Ar
     return None
 
 
+@contextlib.contextmanager
+def warnings_in(words: Words):
+    """The engine's warnings (``SVFRWarning``) printed as ``warning: ...`` in ``words``; others as usual."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, SVFRWarning):
+            print(f"warning: {message.worded(words)}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    words = FlagWords(command_parser(parser, args.command))  # the flags of the command typed
     try:
-        return int(args.func(args) or 0)
-    except SVFRError as exc:  # an error naming options is worded with the flags of the command typed
-        print(f"error: {exc.worded(FlagWords(command_parser(parser, args.command)))}", file=sys.stderr)
+        with warnings_in(words):
+            return int(args.func(args) or 0)
+    except SVFRError as exc:
+        print(f"error: {exc.worded(words)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

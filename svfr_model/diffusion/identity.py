@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..networks.arcface import IResNet
-from ..errors import InputError, NoFaceError, WeightsError
+from ..errors import InputError, NoFaceError, SVFRWarning, WeightsError
 from ..faces.align import align_for_arcface
 from ..networks.id_projector import IDProjector
 from ..weights.models import load_arcface, load_id_projector
@@ -112,8 +112,8 @@ def identity_tokens(models, ref_u8: np.ndarray, *, landmarks=None, detector=None
                 fallback_u8 = fallback_u8()
             landmarks = _largest_face_landmarks(detector.detect(fallback_u8))
             if landmarks is not None:
-                warnings.warn(f"no face found in {what}; using the landmarks of the input frame it was restored "
-                              "from (same geometry)", stacklevel=3)
+                warnings.warn(SVFRWarning(f"no face found in {what}; using the landmarks of the input frame it was "
+                                          "restored from (same geometry)"), stacklevel=3)
         if landmarks is None:
             raise NoFaceError(
                 f"no face found in {what} ({ref_u8.shape[1]}x{ref_u8.shape[0]}): SVFR needs a face for its identity "

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, SVFRWarning
 from ..networks.vae import ENCODE_CHUNK, LATENT_SCALE, decode_chunk, encode_mean
 
 # Whole-video latent state kept on a CUDA device up to this many bytes (latents, LQ latents, the step's
@@ -68,9 +68,10 @@ def _decode_oom_retry(size: int) -> int:
     size = max(1, size // 2)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    warnings.warn(f"VAE decode ran out of device memory; retrying with {size} frames per chunk "
-                  "(the denoised latents are kept; the temporal decoder's chunk changes the result "
-                  "slightly). Use the low_vram preset or a lower decode_chunk to avoid this.", stacklevel=3)
+    warnings.warn(SVFRWarning(f"VAE decode ran out of device memory; retrying with {size} frames per chunk "
+                              "(the denoised latents are kept; the temporal decoder's chunk changes the result "
+                              "slightly)", "{preset='low_vram'} or a lower {decode_chunk} avoids this"),
+                  stacklevel=3)
     return size
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from ..errors import Cancelled, InputError, WeightsError
+from ..errors import Cancelled, InputError, SVFRWarning, WeightsError
 from ..networks.vae import ENCODE_CHUNK, encode_mean
 from .frames import LQFrames, _as_tensor, check_frames, check_mask, pil_gray_rgb, to_uint8, u8_to_model  # noqa: F401
 from .identity import identity_tokens
@@ -223,13 +223,15 @@ def check_inputs(models, opts: SamplingOptions, n: int, size: tuple[int, int], *
     if mask is not None:
         paint = mask if callable(mask) else check_mask(mask, n, h, w)
         if not opts.tasks[INPAINTING]:
-            warnings.warn("a mask was given but the inpainting task is off: the mask is ignored", stacklevel=4)
+            warnings.warn(SVFRWarning("a {mask} was given but the inpainting task is off: the mask is ignored"),
+                          stacklevel=4)
     elif opts.tasks[INPAINTING]:
-        warnings.warn("inpainting task without a mask: nothing is painted (as in the official code); "
-                      "pass mask=... to mark the region to fill", stacklevel=4)
+        warnings.warn(SVFRWarning("inpainting task without a {mask}: nothing is painted (as in the official code)",
+                                  "give a {mask} marking the region to fill"), stacklevel=4)
     if models.unet.config.block_out_channels[0] == 320 and (h, w) != (MODEL_SIZE, MODEL_SIZE):
-        warnings.warn(f"frames are {w}x{h}; SVFR was trained at {MODEL_SIZE}x{MODEL_SIZE} and other sizes may "
-                      "degrade results", stacklevel=4)
+        warnings.warn(SVFRWarning(f"frames are {w}x{h}; SVFR was trained at {MODEL_SIZE}x{MODEL_SIZE} and other "
+                                  f"sizes may degrade results", f"{{size={MODEL_SIZE}}} is the model's size"),
+                      stacklevel=4)
     ref_img = None
     if reference is not None:
         ref_img = check_frames(reference, "reference")

@@ -20,9 +20,10 @@ at least 0.84 GiB (30 %) of the UNet's weights would have to be streamed to the 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
-from ..errors import InputError
+from ..errors import InputError, SVFRWarning
 
 GIB = 2**30
 
@@ -106,13 +107,34 @@ def device_free_bytes(device) -> int | None:
 def options_for_models(name: str, models, *, height: int = 512, width: int = 512, window: int = 16,
                        free_bytes: int | None = None) -> dict:
     """``preset_options`` for a loaded model set: ``auto`` is sized with its precisions (and ArcFace, when
-    loaded) against ``free_bytes`` (default: :func:`device_free_bytes` of its device)."""
-    if _key(name) != AUTO:
-        return preset_options(name)
+    loaded) against ``free_bytes`` (default: :func:`device_free_bytes` of its device). On a CUDA device a
+    preset that will be slow there (or not fit) is warned about (:func:`warn_if_slow`)."""
+    key = _key(name)
     if free_bytes is None and models is not None:
         free_bytes = device_free_bytes(getattr(models, "device", "cpu"))
     if free_bytes is None or models is None:
-        return preset_options(name)  # auto without a CUDA device: default
-    return preset_options(name, free_bytes=free_bytes, height=height, width=width, window=window,
-                          unet_dtype=models.dtype, vae_dtype=models.vae_dtype,
-                          arcface=getattr(models, "arcface", None) is not None)
+        return preset_options(name)  # no CUDA device (or no models yet): auto is default
+    sizing = dict(height=height, width=width, window=window, unet_dtype=models.dtype, vae_dtype=models.vae_dtype,
+                  arcface=getattr(models, "arcface", None) is not None)
+    chosen = resolve_preset(key, free_bytes=free_bytes, **sizing)
+    warn_if_slow(key, chosen, free_bytes, **sizing)
+    return asdict(PRESETS[chosen])
+
+
+def warn_if_slow(asked: str, chosen: str, free_bytes: int, **sizing) -> None:
+    """Warn when the preset run will be slow on this card: ``auto`` fell back to ``low_vram`` (CFG halves one
+    after the other, UNet and VAE moved on and off the device), or the preset's predicted peak does not fit
+    the free memory (ComfyUI frees other models first; past that it runs out of memory)."""
+    from .memory import FRAGMENTATION, predict_peak
+
+    peak = predict_peak(**sizing, **asdict(PRESETS[chosen])).peak * FRAGMENTATION
+    free = f"{free_bytes / GIB:.1f} GiB free on this card"
+    if peak > free_bytes:
+        hint = ("{preset='low_vram'} needs the least" if chosen != "low_vram" else
+                "a smaller {window} or {size} needs less")
+        warnings.warn(SVFRWarning(f"{{preset={asked!r}}} needs about {peak / GIB:.1f} GiB here but there is "
+                                  f"{free}: the run may be slow (other models evicted first) or run out of memory",
+                                  hint), stacklevel=3)
+    elif asked == AUTO and chosen == "low_vram":
+        warnings.warn(SVFRWarning(f"{{preset='auto'}} chose low_vram for the {free}: slower (the CFG halves one "
+                                  "after the other, the UNet and VAE moved on and off the GPU)"), stacklevel=3)

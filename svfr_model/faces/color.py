@@ -56,6 +56,17 @@ def match_wavelet(restored: np.ndarray, original: np.ndarray, levels: int = 5) -
     return np.clip(out, 0, 1)
 
 
+GRAY_TOLERANCE = 3 / 255  # channel spread of a gray picture after a YUV round trip
+
+
+def is_grayscale(frame: np.ndarray) -> bool:
+    """Whether an RGB frame (float 0..1 or uint8) is gray: every sampled pixel has equal channels."""
+    sample = np.asarray(frame)[::7, ::7].astype(np.float32)
+    if np.asarray(frame).dtype == np.uint8:
+        sample /= 255.0
+    return sample.size == 0 or float((sample.max(-1) - sample.min(-1)).max()) <= GRAY_TOLERANCE
+
+
 def match_color(restored: np.ndarray, original: np.ndarray, mode: str, weight: np.ndarray | None = None) -> np.ndarray:
     if mode == "none":
         return restored

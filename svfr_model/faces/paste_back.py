@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import InputError
+import warnings
+
+from ..errors import InputError, SVFRWarning
 from . import framing
 from .arrays import as_unit_float
-from .color import COLOR_MODES, apply_lab, lab_stats, match_color
+from .color import COLOR_MODES, apply_lab, is_grayscale, lab_stats, match_color
 from .crop import crop_frame
 from .frames import FrameSource
 from .masks import DEFAULT_ERODE, DEFAULT_FEATHER, paste_mask
@@ -85,6 +87,16 @@ def chunk_lab_stats(frames, restored, record: FaceCropRecord, *, feather: float 
                           lambda s: _mask_for(masks, s, record, erode, feather, mask_shape))
 
 
+def _gray_source(src: FrameSource, face_frames: list[int]) -> bool:
+    """Whether the frames with faces are gray (three of them, spread: a fade from black is not a gray video)."""
+    frame = np.empty((src.h, src.w, 3), np.float32)
+    for f in face_frames[::max(1, len(face_frames) // 3)][:3]:
+        src.float_rgb_into(f, frame)
+        if not is_grayscale(frame):
+            return False
+    return True
+
+
 def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DEFAULT_FEATHER,
                 erode: float = DEFAULT_ERODE, color_match: str = "none", mask_shape: str = "square",
                 return_mask: bool = False, lab_stats: list | None = None):
@@ -120,10 +132,15 @@ def paste_faces(frames, restored, record: FaceCropRecord, *, feather: float = DE
         if a.shape[-1] == 1:
             a = np.repeat(a, 3, axis=-1)
         arrs.append(a)
+    by_frame = frame_index(record)
+    if color_match != "none" and by_frame and _gray_source(src, sorted(by_frame)):
+        # matching to a gray original would take the restored (colorized) faces' colour away
+        warnings.warn(SVFRWarning("{color_match} skipped: the video is grayscale, and matching the restored faces "
+                                  "to it would take their colour away (colorization)"), stacklevel=2)
+        color_match, lab_stats = "none", None
     masks = {}
     out = np.empty((src.n, src.h, src.w, 3), np.float32)
     out_mask = np.zeros((src.n, src.h, src.w), np.float32) if return_mask else None
-    by_frame = frame_index(record)
     lab = None
     if color_match == "lab" and lab_stats is not None:
         lab = list(lab_stats)

@@ -5,11 +5,12 @@ only boxes, landmarks and transforms: the crop record (``records.FaceCropRecord`
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError, NoFaceError
+from ..errors import InputError, NoFaceError, SVFRWarning
 from . import framing
 from .frames import FrameSource, check_cancel
 from .official_crop import OFFICIAL_SAMPLE_EVERY, box_to_crop_affine, official_box
@@ -233,7 +234,27 @@ def plan_from_detections(found: FaceDetections, *, mode: str = "tracked", faces=
                              for t in chosen]
     else:
         record.tracks = [_tracked_track(t, gap, size, rotate, smoothing) for t in chosen]
+    warn_lost_faces(record, gap)
     return record
+
+
+def lost_spans(frame_indices, longer_than: int) -> list[tuple[int, int]]:
+    """(first, last) frames of each run of more than ``longer_than`` frames missing inside a track."""
+    f = np.asarray(frame_indices, np.int64)
+    jumps = np.nonzero(np.diff(f) > longer_than + 1)[0]
+    return [(int(f[j]) + 1, int(f[j + 1]) - 1) for j in jumps]
+
+
+def warn_lost_faces(record: FaceCropRecord, gap: int) -> None:
+    """A warning per absence longer than the gap bridged: those frames are left as they were. The user
+    should know (the face may have been there but not detected: a lower min_face or detection at full
+    resolution finds more)."""
+    for k, t in enumerate(record.tracks):
+        for a, b in lost_spans(t.frame_indices, gap):
+            warnings.warn(SVFRWarning(f"face track {k} was not found in frames {a}-{b} ({b - a + 1} frames, more "
+                                      f"than the {gap} bridged): they are left unrestored",
+                                      "try {max_side=None} or a smaller {min_face} if the face is there"),
+                          stacklevel=3)
 
 
 def _to_index(pts):
