@@ -55,11 +55,16 @@ class SVFRModelLoader(io.ComfyNode):
     def execute(cls, model_folder: str, precision: str, vae=None, vae_precision: str = "auto") -> io.NodeOutput:
         import comfy.model_management as mm
 
+        from svfr_model.errors import WeightsError
+
         root = host.resolve_model_folder(model_folder)
         dtype = host.pick_dtype(precision)
         vae_dtype = pick_vae_dtype(vae_precision)
         # Built on the offload device; ComfyUI's load_models_gpu moves them before sampling.
-        models = load_model_set(root, dtype, str(mm.unet_offload_device()), comfy_vae=vae, vae_dtype=vae_dtype)
+        try:
+            models = load_model_set(root, dtype, str(mm.unet_offload_device()), comfy_vae=vae, vae_dtype=vae_dtype)
+        except WeightsError as exc:  # the files are the engine's words; the widget that chose them is ours
+            raise WeightsError(f"'model_folder' = {model_folder!r}: {exc}") from exc
         patchers = host.wrap_in_patchers(models)
         vae_device = mm.vae_device()
         if vae_device != mm.get_torch_device():  # --cpu-vae: the VAE's patcher loads it onto the CPU

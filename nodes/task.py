@@ -46,7 +46,7 @@ class SVFRTaskVector(io.ComfyNode):
         if None in (bfr, colorization, inpainting):  # linked toggles: checked when the node runs
             return True
         if not (bfr or colorization or inpainting):
-            return "SVFR Task: switch on at least one of bfr, colorization, inpainting."
+            return "SVFR Task: switch on at least one of 'bfr', 'colorization', 'inpainting'."
         return True
 
     @classmethod

@@ -9,7 +9,6 @@ literal) a setting of it. A ``Words`` object does the naming; ``str()`` is alway
 from __future__ import annotations
 
 import ast
-import copy
 import re
 
 PLACEHOLDER = re.compile(r"\{(\w+)(?:=([^{}]*))?\}")
@@ -109,7 +108,8 @@ class SVFRError(Exception):
     def reworded(self, words) -> "SVFRError":
         """A copy of this error (same type and facts) whose message is ``worded(words)``: what a front end
         re-raises so the user reads its own names."""
-        other = copy.copy(self)
+        other = self.__class__.__new__(self.__class__)  # not copy.copy: it calls __init__ with args only
+        other.__dict__.update(self.__dict__)
         other.args = (self.worded(words),)
         return other
 

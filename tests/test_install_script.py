@@ -42,6 +42,7 @@ def test_already_installed_runs_nothing(install, monkeypatch, capsys):
     assert "already installed" in capsys.readouterr().out
 
 
+@pytest.mark.fault("install and environment", "install script failure")
 @pytest.mark.parametrize("failure", ["pip error", "no module after pip", "no pip"])
 def test_failure_is_explained_with_the_command_to_run(install, monkeypatch, capsys, failure):
     def fake_run(cmd, **kw):

@@ -298,7 +298,8 @@ def _restore_passes(models, lq: LQFrames, n: int, size: tuple[int, int], sink: O
     n1 = min(opts.window, n)
     ov1 = pass1_overlap(n1, opts.overlap)
     sched2 = make_schedule(models.scheduler_config, opts.steps, opts.i2i_strength)
-    sched1 = make_schedule(models.scheduler_config, opts.pass1_steps, opts.i2i_strength) if run_pass1 else None
+    sched1 = (make_schedule(models.scheduler_config, opts.pass1_steps, opts.i2i_strength, "pass1_steps")
+              if run_pass1 else None)
     total = count_unet_calls(n, opts.window, opts.overlap, sched2.num_steps)
     if sink is not None:
         total += math.ceil(n / opts.decode_chunk)

@@ -47,8 +47,10 @@ class Schedule:
         return int(self.timesteps.shape[0])
 
 
-def make_schedule(scheduler_config: Mapping[str, Any] | None, steps: int, i2i_strength: float = 1.0) -> Schedule:
-    """Official ``set_timesteps(steps)`` + ``get_timesteps(steps, strength)``."""
+def make_schedule(scheduler_config: Mapping[str, Any] | None, steps: int, i2i_strength: float = 1.0,
+                  steps_option: str = "steps") -> Schedule:
+    """Official ``set_timesteps(steps)`` + ``get_timesteps(steps, strength)``. ``steps_option``: the option
+    that gave ``steps`` (``pass1_steps`` for pass 1), named when no step is left."""
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
     if not (0.0 < float(i2i_strength) <= 1.0):
@@ -58,9 +60,9 @@ def make_schedule(scheduler_config: Mapping[str, Any] | None, steps: int, i2i_st
     init_timestep = min(int(steps * i2i_strength), steps)
     t_start = max(steps - init_timestep, 0)
     if t_start >= steps:
-        raise InputError(
-            f"i2i_strength {i2i_strength} with {steps} steps leaves no denoising step; raise either of them"
-        )
+        raise InputError.naming(
+            f"{{i2i_strength}} {i2i_strength} with {{{steps_option}}} {steps} leaves no denoising step (it runs "
+            f"int(steps x strength) of them)", f"raise {{i2i_strength}} or {{{steps_option}}}")
     sigmas = sched.sigmas.to(torch.float32)[t_start:].clone()
     timesteps = sched.timesteps.to(torch.float32)[t_start:].clone()
     return Schedule(sigmas=sigmas, timesteps=timesteps, t_start=t_start, requested_steps=steps)

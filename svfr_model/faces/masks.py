@@ -28,8 +28,9 @@ def paste_mask(size: int, erode: float = DEFAULT_ERODE, feather: float = DEFAULT
     if erode < 0 or feather < 0:
         raise InputError(f"erode ({erode}) and feather ({feather}) must be >= 0 crop pixels")
     if 2 * (erode + feather) >= size:
-        raise InputError(f"erode + feather = {erode + feather} leaves nothing of a {size} px crop; "
-                         f"use values below {size // 2} in total")
+        # named as given (pixels of a 512 crop, the widgets' and flags' unit) by the callers that scale them
+        raise InputError.naming(f"{{erode}} + {{feather}} = {erode + feather:g} crop pixels leave nothing of a "
+                                f"{size} px crop", f"keep {{erode}} + {{feather}} below half the crop")
     c = (size - 1) / 2.0
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     if shape == "square":
@@ -70,8 +71,9 @@ def warp_mask_to_crops(mask, record, *, space: str = "frame") -> list[torch.Tens
     out: list[torch.Tensor] = []
     if space == "crop":
         if arr.shape[-2:] != (size, size):
-            raise InputError(f"crop-space mask must be {size}x{size} (the crop size), got "
-                             f"{arr.shape[-1]}x{arr.shape[-2]}; pass a frame-space mask with space='frame'")
+            raise InputError.naming(f"a {{mask}} in {{space='crop'}} must be {size}x{size} (the crop size), got "
+                                    f"{arr.shape[-1]}x{arr.shape[-2]}",
+                                    "a mask drawn on the frames is {space='frame'}")
         for tr in record.tracks:
             n = len(tr.frame_indices)
             if arr.ndim == 3 and arr.shape[0] not in (1, n):

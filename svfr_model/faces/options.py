@@ -72,6 +72,11 @@ class PasteOptions:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 4096):
                 raise OptionError(name, v, "must be a width in pixels >= 0")
+        widths = blend_widths(BLEND_UNIT, self.feather, self.erode)
+        if widths["feather"] + widths["erode"] >= BLEND_UNIT / 2:  # the same at every crop size: both scale
+            raise OptionError("feather", None, f"+ {{erode}} = {widths['feather'] + widths['erode']:g} must be below "
+                              f"{BLEND_UNIT // 2} (pixels of a {BLEND_UNIT} crop): the blend would leave nothing of "
+                              "the crop to paste", related=("erode",), hints=("lower {feather} or {erode}",))
 
     def widths(self, size: int) -> dict:
         """``feather`` and ``erode`` for crops of ``size`` pixels (keywords of ``paste_faces``)."""

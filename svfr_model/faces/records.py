@@ -39,6 +39,25 @@ class FaceTrack:
                    np.asarray(d["interpolated"], dtype=bool).reshape(n))
 
 
+def upright_turns(rotation: int) -> int:
+    """Quarter turns (np.rot90's k, counter-clockwise) that show a stored frame upright, for a display rotation
+    of ``rotation`` degrees counter-clockwise (PyAV's VideoFrame.rotation); other angles are not supported."""
+    rotation = int(rotation) % 360
+    if rotation % 90:
+        raise InputError(f"display rotation of {rotation} degrees: only multiples of 90 are supported")
+    return rotation // 90
+
+
+def stored_to_upright(turns: int, stored_size: tuple[int, int]) -> np.ndarray:
+    """(3, 3) affine from stored pixel indices (x, y) to those of ``np.rot90(frame, turns)``."""
+    h, w = stored_size
+    out = np.eye(3)
+    for _ in range(turns % 4):  # one counter-clockwise quarter turn: (x, y) -> (y, w - 1 - x), then h, w swap
+        out = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]]) @ out
+        h, w = w, h
+    return out
+
+
 @dataclass
 class FaceCropRecord:
     """Everything paste-back needs: frame size, crop size, per-track frames and transforms."""
@@ -49,6 +68,17 @@ class FaceCropRecord:
     tracks: list[FaceTrack] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     joined: list[str] = field(default_factory=list)  # track pieces of one person re-joined after an absence
+
+    def from_upright(self, turns: int, stored_size: tuple[int, int]) -> "FaceCropRecord":
+        """This record, planned on frames turned upright (``np.rot90(frame, turns)``), for the stored frames:
+        each frame->crop transform composed with the turn, so the crops come out upright and paste back
+        into the frames as stored."""
+        turn = stored_to_upright(turns, stored_size)
+        tracks = [FaceTrack(t.frame_indices, np.einsum("nij,jk->nik", np.concatenate(
+                      [t.transforms, np.tile([[[0.0, 0.0, 1.0]]], (len(t.transforms), 1, 1))], 1), turn)[:, :2],
+                            t.landmarks, t.interpolated) for t in self.tracks]
+        return FaceCropRecord(tuple(stored_size), self.n_frames, self.size, self.mode, tracks, list(self.skipped),
+                              list(self.joined))
 
     def to_json(self) -> str:
         return json.dumps({"format": "svfr-face-crops", "version": 1,

@@ -69,7 +69,8 @@ def restore_file(models, src, dst, options: Optional[RestoreOptions] = None, *, 
     writer = VideoWriter(dst, info.fps, audio_from=src, time_base=info.time_base, rotation=info.rotation,
                          lossless=lossless)
     run = _Run(models, src, opts, detector=detector, mask=mask, references=_references(reference),
-               max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel, preview=preview)
+               max_frames=max_frames, say=say, progress_for=progress_for, cancel=cancel, preview=preview,
+               rotation=info.rotation, stored_size=(h, w))
     try:
         if no_crop:
             _restore_square(run, writer)
@@ -95,6 +96,8 @@ class _Run:
     progress_for: Callable[[str], Any]
     cancel: Any
     preview: Any
+    rotation: int = 0                         # the input's display rotation (degrees counter-clockwise)
+    stored_size: tuple = (0, 0)               # (H, W) of the frames as stored
 
     def restore_tracks(self, clips, record, masks, progress_for_track, **extra) -> list:
         return restore_tracks(self.models, clips, record, self.opts.sampling, references=self.references,
@@ -129,16 +132,22 @@ def plan_faces(src, options: RestoreOptions, *, detector, arcface=None, max_fram
     landmarks and transforms, no pixels), which ``restore_file(plan=...)`` takes. ``arcface``: the model
     set's ArcFace, for re-identification with ``reid="auto"``/``"arcface"`` (None: by appearance)."""
     from ..faces.reid import describers_for
+    from ..faces.records import upright_turns
     from ..faces.stream import plan_video
     from ..video import iter_frames, video_info
 
-    faces = options.faces
-    expected = _expected_frames(video_info(src).frames, max_frames)
-    record, _pts = plan_video(iter_frames(src, chunk=16, max_frames=max_frames), detector, mode=faces.mode,
-                              faces=faces.faces, size=faces.size, allow_no_face=faces.allow_no_face,
-                              reid=describers_for(faces.reid, arcface), total=_searched(expected, faces.mode),
-                              progress=progress, cancel=cancel)
-    return record
+    faces, info = options.faces, video_info(src)
+    expected = _expected_frames(info.frames, max_frames)
+    # A phone video is stored sideways with a display rotation: faces are found (and framed) on the frames
+    # as shown, then the record maps the stored frames, which are cropped, pasted and written as they are.
+    turns = upright_turns(info.rotation)
+    chunks = iter_frames(src, chunk=16, max_frames=max_frames)
+    if turns:
+        chunks = ((s, np.rot90(c, turns, axes=(1, 2)), p) for s, c, p in chunks)
+    record, _pts = plan_video(chunks, detector, mode=faces.mode, faces=faces.faces, size=faces.size,
+                              allow_no_face=faces.allow_no_face, reid=describers_for(faces.reid, arcface),
+                              total=_searched(expected, faces.mode), progress=progress, cancel=cancel)
+    return record.from_upright(turns, info.size) if turns else record
 
 
 def _restore_faces(run: _Run, writer, *, expected: Optional[int], plan=None) -> None:

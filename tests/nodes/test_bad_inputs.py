@@ -20,6 +20,7 @@ def _nan_at(t: torch.Tensor, value=float("nan")) -> torch.Tensor:
     return t
 
 
+@pytest.mark.fault("pixels and masks", "IMAGE on the 0..255 scale")
 def test_face_crop_refuses_0_255_images(node_classes):
     from svfr_model.errors import InputError
 
@@ -30,6 +31,7 @@ def test_face_crop_refuses_0_255_images(node_classes):
                                              index=0, crop_size=64, if_no_face="error")
 
 
+@pytest.mark.fault("pixels and masks", "MASK with NaN or inf")
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_inpaint_mask_refuses_nan_or_inf(node_classes, bad):
     from svfr_model.errors import InputError
@@ -40,6 +42,7 @@ def test_inpaint_mask_refuses_nan_or_inf(node_classes, bad):
             node_classes["SVFRInpaintMask"].execute(mask=mask, space=space)
 
 
+@pytest.mark.fault("pixels and masks", "MASK on the 0..255 scale")
 def test_inpaint_mask_refuses_0_255_and_keeps_good_masks(node_classes):
     from svfr_model.errors import InputError
 
@@ -50,6 +53,7 @@ def test_inpaint_mask_refuses_0_255_and_keeps_good_masks(node_classes):
     assert torch.equal(node.execute(mask=good, space="crop").result[0], good)
 
 
+@pytest.mark.fault("pixels and masks", "bad crops, mask or reference values on the Sampler")
 def test_sampler_names_crops_mask_and_reference(node_classes, svfr_handle, crops_and_record):
     from svfr_model.errors import InputError
 
@@ -64,6 +68,7 @@ def test_sampler_names_crops_mask_and_reference(node_classes, svfr_handle, crops
         sampler.execute(crops=crops, reference=crops[:1] * 255, **run)
 
 
+@pytest.mark.fault("pixels and masks", "restored crops on the 0..255 scale, NaN frames")
 def test_paste_back_refuses_0_255_restored_crops(node_classes, crops_and_record):
     from svfr_model.errors import InputError
 

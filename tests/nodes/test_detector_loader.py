@@ -46,6 +46,7 @@ def test_choices_list_yoloface_files_and_insightface_packs(comfy, pack, node_cla
     assert kind == "yoloface" and path == str(svfr / "official" / "face_align" / "yoloface_v5m.pt")
 
 
+@pytest.mark.fault("options and widgets", "unknown detector choice")
 def test_unknown_detector_choice_is_a_clear_error(pack, node_classes):
     from svfr_model.errors import WeightsError
 

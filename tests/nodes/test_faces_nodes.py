@@ -83,6 +83,7 @@ def test_paste_back_round_trip_and_untouched_background(node_classes, cropped, c
     assert dark[full].abs().max() < 1e-3 and torch.equal(dark[outside], clip[outside])
 
 
+@pytest.mark.fault("graph wiring", "crops of another record")
 def test_paste_back_refuses_crops_of_another_record(node_classes, cropped, clip):
     from svfr_model.errors import InputError
 

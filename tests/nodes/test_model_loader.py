@@ -42,6 +42,7 @@ def test_auto_precision_is_comfys_choice(comfy, pack, node_classes):
     assert pack.nodes.host.pick_dtype("bf16") == "bf16"
 
 
+@pytest.mark.fault("model files and weights", "ArcFace missing (node)")
 def test_missing_arcface_names_file_folder_and_source(node_classes, svfr_models_dir, test_models_svfr):
     from svfr_model.errors import WeightsError
 
@@ -54,6 +55,7 @@ def test_missing_arcface_names_file_folder_and_source(node_classes, svfr_models_
     assert "drive.google.com" in msg and "unet.pth" not in msg.split("missing")[-1].split("ArcFace")[0]
 
 
+@pytest.mark.fault("options and widgets", "unknown model folder")
 def test_unknown_folder_is_a_clear_error(node_classes, svfr_models_dir, test_models_svfr):
     from svfr_model.errors import WeightsError
 
@@ -112,6 +114,7 @@ def test_vae_input_replaces_the_folder_vae_exactly(node_classes, svfr_models_dir
     assert handle.patchers[1].model.inner is handle.models.vae
 
 
+@pytest.mark.fault("graph wiring", "a VAE input that is not a VAE")
 def test_vae_input_that_is_not_a_vae_is_refused(node_classes, svfr_models_dir, test_models_svfr):
     from svfr_model.errors import WeightsError
 

@@ -90,6 +90,7 @@ def test_crop_sized_reference_is_used_as_is(node_classes, svfr_handle, crops_and
     assert torch.allclose(ref_used, (ref * 255).round() / 255, atol=1e-6)
 
 
+@pytest.mark.fault("faces", "a reference photo without a face")
 def test_photo_without_a_face_names_the_reference_input(node_classes, svfr_handle, crops_and_record):
     from svfr_model.errors import NoFaceError
 
@@ -100,6 +101,7 @@ def test_photo_without_a_face_names_the_reference_input(node_classes, svfr_handl
                                             reference=flat, **ARGS)
 
 
+@pytest.mark.fault("graph wiring", "a wrong number of references")
 def test_wrong_number_of_references_is_refused_before_any_detection(node_classes, svfr_handle, crops_and_record,
                                                                      portrait, monkeypatch):
     import svfr_model.faces.reference as reference_mod

@@ -19,6 +19,7 @@ def test_every_combination_gives_its_bits_and_label(node_classes, bits):
     assert node.validate_inputs(bfr=bool(bits[0]), colorization=bool(bits[1]), inpainting=bool(bits[2])) is True
 
 
+@pytest.mark.fault("options and widgets", "no task switched on")
 def test_no_task_is_refused_by_validation_and_execution(node_classes):
     from svfr_model.errors import InputError
 

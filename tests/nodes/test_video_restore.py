@@ -97,6 +97,7 @@ def test_restores_a_video_as_restore_file_does(node_classes, svfr_handle, detect
     assert values == sorted(values) and calls[-1] == (1000, 1000) and len(calls) > 10  # one bar, to the end
 
 
+@pytest.mark.fault("cancel and interrupt", "cancel leaves no file")
 def test_cancel_stops_the_run_and_leaves_no_file(node_classes, svfr_handle, detector, face_video):
     import comfy.model_management as mm
     import folder_paths

@@ -60,6 +60,7 @@ def page(monkeypatch):
         yield fake
 
 
+@pytest.mark.fault("options and widgets", "window not above overlap (widget words)")
 @pytest.mark.parametrize("node_id", ["SVFRSampler", "SVFRVideoRestore"])
 def test_window_overlap_refused_in_widget_words(node_classes, node_id):
     node = node_classes[node_id]
@@ -116,6 +117,7 @@ def test_one_frame_at_crop_size_64(node_classes, svfr_handle, crops_and_record, 
     assert out.result[0].get_components().images.shape[0] == 1
 
 
+@pytest.mark.fault("graph wiring", "inpainting without a mask (warning on the page)")
 def test_inpainting_without_mask_reaches_the_page(node_classes, svfr_handle, crops_and_record, page):
     crops, record = crops_and_record
     out = node_classes["SVFRSampler"].execute(model=svfr_handle, crops=crops[:2], task=torch.tensor([1.0, 0, 1.0]),
@@ -127,6 +129,7 @@ def test_inpainting_without_mask_reaches_the_page(node_classes, svfr_handle, cro
     assert len(page.texts) == 1 and page.texts[0][0] == "7" and page.texts[0][1].startswith(f"⚠ {want}\n")
 
 
+@pytest.mark.fault("graph wiring", "colour match on a gray video (warning on the page)")
 def test_colour_match_skipped_on_a_gray_video_is_shown(node_classes, crops_and_record, page):
     crops, record = crops_and_record
     gray = torch.full((3, *record.frame_size, 3), 0.3)
@@ -137,6 +140,7 @@ def test_colour_match_skipped_on_a_gray_video_is_shown(node_classes, crops_and_r
     assert page.texts and "'color_match' skipped" in page.texts[0][1]
 
 
+@pytest.mark.fault("faces", "a face lost for many frames (warning on the page)")
 def test_face_lost_for_many_frames_is_shown(node_classes, detector, page):
     face = _face_frames(1)[0]
     frames = np.full((26, 96, 96, 3), 60, np.uint8)
@@ -149,6 +153,7 @@ def test_face_lost_for_many_frames_is_shown(node_classes, detector, page):
                      "left unrestored"]  # the hint names max_side/min_face: the node has neither, so it is left out
 
 
+@pytest.mark.fault("memory", "a preset slow on this card (warning on the page)")
 def test_a_preset_slow_on_this_card_is_shown(node_classes, svfr_handle, crops_and_record, monkeypatch, page):
     import sys
 

@@ -20,6 +20,7 @@ def _frames(n=2, size=16, seed=0):
     return torch.rand((n, size, size, 3), generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.fault("pixels and masks", "frames on the 0..255 scale")
 @pytest.mark.parametrize("scale, dtype", [(255.0, torch.float32), (255.0, torch.float16), (3.0, torch.float64)])
 def test_frames_on_the_0_255_scale_are_refused(scale, dtype):
     from svfr_model.diffusion.passes import restore_video
@@ -39,6 +40,7 @@ def test_frames_slightly_above_one_and_uint8_are_accepted():
     assert torch.equal(to_uint8(check_frames(u8)), u8)
 
 
+@pytest.mark.fault("pixels and masks", "reference on the 0..255 scale")
 def test_reference_on_the_0_255_scale_names_the_reference():
     from svfr_model.diffusion.passes import check_frames
 
@@ -46,6 +48,7 @@ def test_reference_on_the_0_255_scale_names_the_reference():
         check_frames(_frames(1)[0] * 255, "reference")
 
 
+@pytest.mark.fault("pixels and masks", "mask with NaN or inf (engine)")
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_nan_or_inf_mask_is_refused_by_the_engine(bad):
     from svfr_model.diffusion.passes import check_mask
@@ -56,6 +59,7 @@ def test_nan_or_inf_mask_is_refused_by_the_engine(bad):
         check_mask(m, 2, 16, 16)
 
 
+@pytest.mark.fault("pixels and masks", "mask on the 0..255 scale (engine)")
 def test_mask_on_the_0_255_scale_is_refused_and_uint8_masks_still_work():
     from svfr_model.diffusion.passes import check_mask
 
@@ -88,6 +92,7 @@ def test_nan_mask_is_refused_before_warping(space, shape):
         warp_mask_to_crops(np.full(shape, 200.0, np.float32), _Record(), space=space)
 
 
+@pytest.mark.fault("pixels and masks", "restored crops on the 0..255 scale (engine)")
 def test_restored_crops_on_the_0_255_scale_are_refused():
     from svfr_model.faces.arrays import as_unit_float
 
@@ -161,6 +166,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.fault("video files", "truncated video, text file named .mp4, missing file")
 @pytest.mark.parametrize("name, match", BROKEN)
 def test_readers_name_the_file_and_what_is_wrong(videos, name, match):
     from svfr_model.video import iter_video, read_video
@@ -182,6 +188,7 @@ def test_the_good_clip_reads_whole_and_max_frames_is_not_truncation(videos):
     assert [len(c) for c in iter_video(videos / "faststart.mp4", chunk=5)] == [5, 5, 2]
 
 
+@pytest.mark.fault("command line", "an error printed, not a traceback")
 @pytest.mark.parametrize("command", ["crop", "restore"])
 @pytest.mark.parametrize("name, match", BROKEN)
 def test_cli_prints_the_error_not_a_traceback(videos, tmp_path, capsys, test_models_dir, command, name, match):

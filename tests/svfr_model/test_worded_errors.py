@@ -34,6 +34,7 @@ def _face_video(path, frames: int = 1, size: int = 96):
 
 # ------------------------------------------------------------------ window 4 / overlap 5
 
+@pytest.mark.fault("options and widgets", "window not above overlap (Python, CLI)")
 def test_window_overlap_python_and_cli(tmp_path, capsys):
     from svfr_model.restore.options import RestoreOptions
 
@@ -61,6 +62,7 @@ def test_no_face_python_names_arguments():
     assert info.value.options == ("max_side", "min_face", "allow_no_face")
 
 
+@pytest.mark.fault("command line", "a hint naming a flag the command lacks")
 def test_no_face_cli_names_the_flags_of_the_command(tmp_path, capsys, test_models_dir):
     from svfr_model.video import write_video
 
@@ -78,6 +80,7 @@ def test_no_face_cli_names_the_flags_of_the_command(tmp_path, capsys, test_model
                  "--allow-no-face", *FAST]) == 0 and out.is_file()
 
 
+@pytest.mark.fault("faces", "a face index past the faces found")
 def test_face_index_past_the_faces_found(tmp_path, capsys):
     from svfr_model.faces import crop_faces
     from svfr_model.faces.detect import load_detector
@@ -97,6 +100,7 @@ def test_face_index_past_the_faces_found(tmp_path, capsys):
 
 # ------------------------------------------------------------------ one frame at the smallest crop size
 
+@pytest.mark.fault("options and widgets", "one frame at the smallest crop size")
 def test_one_frame_at_64_runs_in_python(test_models_dir):
     """torch refused the tiny UNet's 1x1 level (one channel per group) for a batch of one frame and one CFG
     half: "Expected more than 1 value per channel when training". The call is paired instead."""

@@ -82,6 +82,7 @@ def test_convert_all_official_layout_and_cli(tmp_path, capsys):
     _assert_same(load_file(str(tmp_path / "u.safetensors")), sds["unet"])
 
 
+@pytest.mark.fault("command line", "convert errors")
 def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     r = subprocess.run([sys.executable, "-m", "svfr_model", "convert", str(tmp_path / "missing.pth")],

@@ -76,6 +76,7 @@ def test_default_h264_paste_keeps_size_fps_and_audio_free(clip, cropped, tmp_pat
     assert _psnr(back.frames, v.frames) > 30
 
 
+@pytest.mark.fault("command line", "paste into a mismatched video")
 def test_paste_errors_are_clear(clip, cropped, tmp_path, capsys):
     path, _ = clip
     assert main(["paste", str(path), str(tmp_path / "none"), "--out", str(tmp_path / "o.mp4")]) == 2

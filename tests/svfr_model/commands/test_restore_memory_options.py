@@ -28,6 +28,7 @@ def test_low_vram_preset_and_explicit_chunks():
     assert (c.decode_chunk, c.encode_chunk, c.cfg_sequential) == (2, 1, True)
 
 
+@pytest.mark.fault("options and widgets", "bad CLI choices")
 @pytest.mark.parametrize("bad", [["--preset", "huge"], ["--vae-dtype", "int8"], ["--compile", "max"]])
 def test_bad_choices_are_refused(bad, capsys):
     with pytest.raises(SystemExit):

@@ -82,6 +82,7 @@ def test_image_without_arcface_is_clear_error():
         enc.tokens_from_image(np.zeros((64, 64, 3), np.uint8), SVFR_TEMPLATE_256 / 4)
 
 
+@pytest.mark.fault("faces", "no landmarks for the identity")
 def test_missing_landmarks_is_no_face_error():
     with pytest.raises(NoFaceError, match="landmarks"):
         _small_encoder().tokens_from_image(np.zeros((64, 64, 3), np.uint8), None)

@@ -88,6 +88,7 @@ def test_latent_state_stays_on_a_cuda_device_when_it_fits():
     assert latents.state_device(torch.device("cpu"), 16, (4, 64, 64)).type == "cpu"
 
 
+@pytest.mark.fault("memory", "UNet out of memory")
 def test_unet_out_of_memory_names_the_preset():
     m = _models()
     unet = copy.copy(m.unet)
@@ -109,6 +110,7 @@ def test_unet_out_of_memory_names_the_preset():
                         device=torch.device("cpu"), dtype=torch.float32)
 
 
+@pytest.mark.fault("memory", "VAE decode out of memory")
 def test_decode_retries_an_out_of_memory_chunk_with_half_the_frames(monkeypatch):
     m = _models()
     g = torch.Generator().manual_seed(2)
@@ -137,6 +139,7 @@ def test_decode_retries_an_out_of_memory_chunk_with_half_the_frames(monkeypatch)
         assert torch.equal(got[start], want[start])
 
 
+@pytest.mark.fault("memory", "out of memory at one frame")
 def test_decode_out_of_memory_at_one_frame_is_raised(monkeypatch):
     m = _models()
 

@@ -39,6 +39,7 @@ def test_tasks_are_normalised_and_presets_set_only_memory():
     ("guidance_max", float("nan"), "guidance_max must be in [0.0, 100.0], got nan"),
     ("arcface_crop", "tight", "arcface_crop must be 'official' or 'corrected', got 'tight'"),
 ])
+@pytest.mark.fault("options and widgets", "out-of-range sampling values")
 def test_bad_values_name_the_option(field, value, words):
     with pytest.raises(OptionError) as info:
         SamplingOptions(**{field: value})
@@ -54,6 +55,7 @@ def test_an_option_error_is_worded_by_each_front_end():
     assert err.worded(lambda o: "--" + o) == "--overlap must be smaller than --window (4), got 5; lower --overlap or raise --window"
 
 
+@pytest.mark.fault("options and widgets", "unknown option names")
 def test_unknown_keywords_are_refused_by_name():
     with pytest.raises(InputError, match="windw"):
         SamplingOptions.build(windw=4)

@@ -185,6 +185,7 @@ def models_with_arcface(models):
     models.arcface = None
 
 
+@pytest.mark.fault("faces", "no face in the pass-1 reference")
 def test_no_face_raises_noface(models_with_arcface):
     det = _Detector(None)
     with pytest.raises(NoFaceError, match="reference"):
@@ -223,6 +224,7 @@ def test_progress_counts_every_call_and_chunk(models):
     assert len(previews) == 4 and all(p.shape == (16, 16, 3) for p in previews)
 
 
+@pytest.mark.fault("cancel and interrupt", "cancel during a restore")
 def test_cancel_true_raises_cancelled(models):
     count = {"n": 0}
 
@@ -330,6 +332,7 @@ def test_fp16_unet_close_to_official_call():
     (torch.full((2, 16, 16, 3), float("inf")), "NaN or inf"),
     ("not frames", "torch tensor"),
 ])
+@pytest.mark.fault("pixels and masks", "frames of a wrong shape or type")
 def test_bad_frames(models, frames, match):
     with pytest.raises(InputError, match=match):
         _restore(models, frames, **_fast())
@@ -362,6 +365,7 @@ def test_inpainting_without_mask_warns(models):
         restore_video(models, _small(2), tasks=("inpainting",), **_fast(steps=1, pass1_steps=1))
 
 
+@pytest.mark.fault("graph wiring", "a mask with inpainting off")
 def test_mask_without_inpainting_warns(models):
     from svfr_model.diffusion.passes import restore_video
 

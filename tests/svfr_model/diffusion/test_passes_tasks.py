@@ -25,6 +25,7 @@ def test_parse_tasks(spec, bits):
     ([0, 0, 0], "no task"), ("", "no task"), ("deblur", "unknown task"), (5, "out of range"),
     (None, "give names"), ([True], "task"),
 ])
+@pytest.mark.fault("options and widgets", "unknown or empty task")
 def test_parse_tasks_errors(spec, match):
     with pytest.raises(InputError, match=match):
         parse_tasks(spec)

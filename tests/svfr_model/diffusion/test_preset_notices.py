@@ -32,6 +32,7 @@ def test_auto_falling_back_to_low_vram_is_said():
     assert text.startswith("preset='auto' chose low_vram for the ") and "slower" in text
 
 
+@pytest.mark.fault("memory", "a preset that does not fit the card")
 def test_a_preset_that_does_not_fit_is_said_with_the_fix():
     (text,) = _said("high_vram", 2 * GIB)
     assert text.startswith("preset='high_vram' needs about ") and "2.0 GiB free on this card" in text

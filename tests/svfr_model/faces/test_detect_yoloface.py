@@ -118,6 +118,7 @@ def test_detect_max_side_and_gray(standin_path):
     assert len(det.detect(np.zeros((4, 4), np.uint8))) == 0  # tiny image: empty, not an error
 
 
+@pytest.mark.fault("model files and weights", "missing or wrong yoloface file")
 def test_missing_and_wrong_files(tmp_path):
     with pytest.raises(WeightsError, match="yoloface_v5m.pt"):
         load_detector("yoloface", None)

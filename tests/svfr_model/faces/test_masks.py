@@ -69,6 +69,7 @@ def test_crop_space_mask_used_as_is():
     assert all(np.array_equal(o[k].numpy(), m) for o in out for k in range(len(o)))
 
 
+@pytest.mark.fault("graph wiring", "a mask of another size than the frames")
 def test_wrong_mask_size_is_a_clear_error():
     rec = _record()
     with pytest.raises(InputError, match=r"mask is 150x100 but the frames are 200x100"):

@@ -124,6 +124,7 @@ def test_load_round_trip_and_missing_bn_counters(tmp_path):
     assert not model.training and not any(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.fault("model files and weights", "wrong ArcFace file")
 def test_wrong_arcface_files_are_explained(tmp_path):
     small = IResNet(layers=(2, 2, 2, 2))  # an r18 is not SVFR's backbone
     p = tmp_path / "r18.pth"

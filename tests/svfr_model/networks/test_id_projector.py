@@ -53,6 +53,7 @@ def test_wrong_feature_shape_is_input_error():
         IDProjector()(torch.zeros(1, 256, 7, 7))
 
 
+@pytest.mark.fault("model files and weights", "wrong ID projector file")
 def test_wrong_file_gives_weights_error_naming_file(tmp_path):
     bad = tmp_path / "id_linear.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 3, 3)}, bad)

@@ -127,6 +127,7 @@ def test_reference_without_a_face_falls_back_to_the_record_else_says_why(models,
     assert torch.equal(result.frames, direct.frames)
 
 
+@pytest.mark.fault("graph wiring", "record and crops of different runs")
 def test_record_and_crops_of_different_runs_are_refused(two_tracks):
     from svfr_model.errors import InputError
     from svfr_model.restore.tracks import restore_tracks

@@ -88,6 +88,7 @@ def test_h264_yuv420p_quality_and_fps(tmp_path, carphone_video):
     assert _psnr(back.frames, frames) > 33  # yuv420p halves chroma resolution: ~35-36 dB on this small colourful clip
 
 
+@pytest.mark.fault("video files", "odd frame size")
 def test_odd_size_is_padded_to_even(tmp_path, carphone_video, caplog):
     frames = np.ascontiguousarray(carphone_video.frames[:6, :143, :175])
     with caplog.at_level("WARNING"):
@@ -118,6 +119,7 @@ def test_audio_copied_from_source(tmp_path):
     assert _audio_packets(tmp_path / "d.mp4")[0] == 0
 
 
+@pytest.mark.fault("video files", "unreadable or mismatched videos")
 def test_clear_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_video(tmp_path / "missing.mp4")

@@ -38,6 +38,7 @@ def test_wrapped_state_dict_is_unwrapped(tmp_path):
     assert set(read_state_dict(p)) == {"a.weight", "b.bias"}
 
 
+@pytest.mark.fault("model files and weights", "missing weight file or folder")
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
         read_state_dict(tmp_path / "unet.pth")
@@ -45,6 +46,7 @@ def test_missing_file_and_folder(tmp_path):
         read_state_dict(tmp_path)
 
 
+@pytest.mark.fault("model files and weights", "truncated .pth / .safetensors")
 @pytest.mark.parametrize("cut", [0.5, 0.9])
 def test_truncated_pth_and_safetensors(tmp_path, cut):
     sd = {"w": torch.randn(200, 200)}
@@ -61,6 +63,7 @@ def test_truncated_pth_and_safetensors(tmp_path, cut):
         assert str(p) in msg and "re-download" in msg
 
 
+@pytest.mark.fault("model files and weights", "empty, text, HTML or Git LFS pointer files")
 def test_empty_text_html_and_lfs_files(tmp_path):
     cases = {
         "empty.pth": (b"", "empty"),
@@ -91,6 +94,7 @@ class _MakeDir:
         return (os.makedirs, (self.path,))
 
 
+@pytest.mark.fault("model files and weights", "a pickle that runs code")
 def test_pickle_with_code_is_refused_and_never_runs(tmp_path):
     p = tmp_path / "unet.pth"
     torch.save({"a": torch.zeros(1), "evil": _GetCwd()}, p)
@@ -113,6 +117,7 @@ def test_pickle_with_code_is_refused_and_never_runs(tmp_path):
         assert not marker.exists(), f"{name}: the pickled payload ran"
 
 
+@pytest.mark.fault("model files and weights", "a pickle that is not a state dict")
 def test_pickle_of_non_dict_and_of_mixed_values(tmp_path):
     p = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), p)
@@ -164,6 +169,7 @@ def test_load_strict_plain_svd_conv_in_hint(tmp_path):
     assert "plain SVD UNet" in msg
 
 
+@pytest.mark.fault("model files and weights", "missing, unexpected or prefixed keys")
 def test_load_strict_missing_unexpected_and_prefix(tmp_path):
     model = _TinyUnet()
     good = model.state_dict()

@@ -90,6 +90,7 @@ def test_import_and_load_never_download(hub, tmp_path):
     assert hub.log == [] and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.fault("downloads", "transfer cut mid-file")
 def test_transfer_cut_mid_file_is_resumed_with_a_range_request(hub, hub_files, tmp_path, parity_dir):
     from svfr_model.weights.download import download_models
 
@@ -101,6 +102,7 @@ def test_transfer_cut_mid_file_is_resumed_with_a_range_request(hub, hub_files, t
     assert (dest / "face_restoration" / "unet.pth").read_bytes() == hub_files[UNET]
 
 
+@pytest.mark.fault("downloads", "expired storage link")
 def test_an_expired_storage_link_is_renewed_and_the_transfer_resumes(hub, hub_files, tmp_path, parity_dir):
     from svfr_model.weights.download import download_models
 
@@ -136,6 +138,7 @@ def test_interrupted_download_resumes_on_the_next_run(hub, hub_files, tmp_path, 
     assert not (dest / ".svfr-download").exists()
 
 
+@pytest.mark.fault("cancel and interrupt", "cancel during a download")
 def test_cancel_keeps_the_part_out_of_place_and_the_next_run_resumes(hub, hub_files, tmp_path, parity_dir):
     from svfr_model.errors import Cancelled
     from svfr_model.weights.download import download_models
@@ -151,6 +154,7 @@ def test_cancel_keeps_the_part_out_of_place_and_the_next_run_resumes(hub, hub_fi
     assert _storage_gets(hub, UNET)[-1].range == f"bytes={3 * MIB}-"
 
 
+@pytest.mark.fault("downloads", "a corrupted byte")
 def test_a_corrupted_byte_is_rejected_removed_and_fetched_anew(hub, hub_files, tmp_path, parity_dir):
     from svfr_model.weights.download import VerificationError, download_models
 
@@ -167,6 +171,7 @@ def test_a_corrupted_byte_is_rejected_removed_and_fetched_anew(hub, hub_files, t
     assert (dest / "face_restoration" / "unet.pth").read_bytes() == hub_files[UNET]
 
 
+@pytest.mark.fault("downloads", "a file of the wrong layout")
 def test_a_file_of_the_wrong_layout_fails_the_strict_key_check(hub, hub_files, tmp_path, parity_dir):
     from svfr_model.weights.download import VerificationError, download_models
 
@@ -216,6 +221,7 @@ def test_a_gated_source_asks_for_hf_token_and_never_sends_it_to_storage(hub, tmp
     assert [r.authorization for r in hub.requests("GET")] == [None]  # the storage host never sees it
 
 
+@pytest.mark.fault("downloads", "offline mode")
 def test_offline_mode_names_every_file_its_source_and_its_place(hub, tmp_path, monkeypatch):
     from huggingface_hub import constants
     from svfr_model.weights.download import OfflineError, download_models
@@ -232,6 +238,7 @@ def test_offline_mode_names_every_file_its_source_and_its_place(hub, tmp_path, m
     assert hub.log == []
 
 
+@pytest.mark.fault("downloads", "no network route")
 def test_no_route_is_reported_like_offline(hub, tmp_path):
     import socket
 
@@ -245,6 +252,7 @@ def test_no_route_is_reported_like_offline(hub, tmp_path):
     assert "ConnectError" in str(err.value) and f"{closed}/fffiloni/SVFR/resolve/main" in str(err.value)
 
 
+@pytest.mark.fault("downloads", "not enough disk space")
 def test_not_enough_disk_space_is_found_before_any_transfer(hub, tmp_path, monkeypatch):
     from svfr_model.weights import download
     from svfr_model.weights.download import NotEnoughSpaceError

@@ -229,6 +229,7 @@ def test_arcface_place_in_a_flat_folder(tmp_path):
     assert mf.arcface is None and mf.arcface_place == tmp_path / "insightface_glint360k.pth"
 
 
+@pytest.mark.fault("model files and weights", "a repository checkout without the weights")
 def test_repo_checkout_with_only_the_svd_folder_names_the_missing_files_under_models(tmp_path):
     """A cloned SVFR repo where only the SVD-xt download is done yet: the missing SVFR files are
     expected under models/face_restoration (where the SVFR README puts them), not in the clone's root."""

@@ -137,6 +137,7 @@ def test_safetensors_twins_load_identically(tmp_path, parity_dir):
         assert all(torch.equal(sa[k], sb[k]) for k in sb)
 
 
+@pytest.mark.fault("model files and weights", "several files missing at once")
 def test_missing_files_one_message_listing_each(tmp_path):
     from svfr_model.weights.models import load_svfr_models
 
@@ -351,6 +352,7 @@ def test_plain_svd_unet_gets_hint(tmp_path):
     assert "conv_in.weight" in str(err.value) and str(p) in str(err.value)
 
 
+@pytest.mark.fault("model files and weights", "another model's file in place of the UNet")
 def test_wrong_file_as_unet_names_keys(tmp_path):
     from svfr_model.weights.models import load_svfr_models
 
@@ -361,6 +363,7 @@ def test_wrong_file_as_unet_names_keys(tmp_path):
     assert "unexpected keys: project1024.weight" in str(err.value)
 
 
+@pytest.mark.fault("model files and weights", "truncated UNet file")
 def test_truncated_unet_file(tmp_path):
     from svfr_model.weights.models import load_svfr_models
 
@@ -393,6 +396,7 @@ def test_dtype_names(dtype, want):
     assert resolve_dtype(dtype) is want
 
 
+@pytest.mark.fault("options and widgets", "unknown precision")
 def test_bad_dtype():
     from svfr_model.precision import resolve_dtype
 

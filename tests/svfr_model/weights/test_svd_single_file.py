@@ -125,6 +125,7 @@ def test_vae_only_file_without_prefix_and_inferred_config(tmp_path):
             assert torch.equal(a, b)
 
 
+@pytest.mark.fault("model files and weights", "an image VAE in place of SVD's")
 def test_image_vae_is_refused_with_reason(tmp_path):
     sd = {k: v for k, v in _to_original(_random_vae(), prefix="").items()
           if "time_stack" not in k and "mix_factor" not in k and "time_mix" not in k}
@@ -132,6 +133,7 @@ def test_image_vae_is_refused_with_reason(tmp_path):
         vae_from_state_dict(sd)
 
 
+@pytest.mark.fault("model files and weights", "unknown or wrong single-file checkpoints")
 def test_unknown_missing_and_wrong_files_name_the_keys(tmp_path):
     src = _random_vae()
     sd = _to_original(src)
