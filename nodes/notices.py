@@ -43,9 +43,19 @@ class Notices:
         self.texts: list[str] = []
 
     def __enter__(self) -> "Notices":
-        self._warnings = warnings.catch_warnings(record=True)
-        self._caught = self._warnings.__enter__()
-        warnings.simplefilter("always")  # every warning of this run, not once per place per process
+        self._warnings = warnings.catch_warnings()  # filters and showwarning as they were, on exit
+        self._warnings.__enter__()
+        warnings.filterwarnings("always", category=SVFRWarning)  # every run's, not once per place and process
+        self._caught: list[SVFRWarning] = []
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if isinstance(message, SVFRWarning):
+                self._caught.append(message)
+            else:  # a library's warning: its usual filters and channel
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
         self._logged: list[str] = []
         self._handler = _Collect(self._logged)
         logging.getLogger("svfr_model").addHandler(self._handler)
@@ -55,11 +65,8 @@ class Notices:
         logging.getLogger("svfr_model").removeHandler(self._handler)
         self._warnings.__exit__(*exc)
         words = words_for(self.node_class)
-        for w in self._caught:
-            if isinstance(w.message, SVFRWarning):
-                self.add(w.message.worded(words))
-            else:  # a library's warning (a deprecation...): not for the page, back to the usual channel
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        for message in self._caught:
+            self.add(message.worded(words))
         for text in self._logged:
             self.add(text)
         if self.texts:  # also when the run failed: a warning may explain the error

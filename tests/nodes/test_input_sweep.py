@@ -17,7 +17,8 @@ from sweep.harness import NOT_RUN, Harness, alpha_reference
 from sweep.report import check_or_write, render
 from sweep.space import Case, base_values, plan, widgets_of
 
-pytestmark = [pytest.mark.comfy, pytest.mark.slow]
+# one torch thread: on a shared CPU two OpenMP threads spin against the other load (a 5 s run took 80 s)
+pytestmark = [pytest.mark.comfy, pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 BASE_CLIP = "2 frames"
 CLIP_NODES = ("SVFRFaceCrop", "SVFRInpaintMask", "SVFRSampler", "SVFRPasteBack", "SVFRVideoRestore")
 

@@ -222,8 +222,8 @@ def test_no_crops_pass_through_empty(node_classes, svfr_handle):
 
 def test_validation_refuses_overlap_not_below_window(node_classes):
     validate = node_classes["SVFRSampler"].validate_inputs
-    assert "smaller than window" in validate(window=4, overlap=4)
-    assert "window must be 2..64" in validate(window=1, overlap=0)  # ComfyUI skips min/max for these
+    assert "must be smaller than 'window' (4)" in validate(window=4, overlap=4)
+    assert validate(window=1, overlap=0) == "'window' must be an integer in [2, 64], got 1"  # ComfyUI skips min/max
     assert validate(window=16, overlap=3) is True and validate(window=None, overlap=3) is True
 
 

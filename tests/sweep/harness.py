@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from .clips import reference_with_alpha

@@ -6,6 +6,7 @@ prose. A test renders its section and compares; with ``SVFR_WRITE_DOCS=1`` it wr
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections import Counter
@@ -14,7 +15,7 @@ from pathlib import Path
 from conftest import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "inputs.md"
-TMP = re.compile(r"(/[\w.-]+)*/(pytest-of-[\w-]+|tmp\w*|temp)(/[\w.@-]+)+")
+PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+[\w.@+-]*")  # an absolute path: differs between machines
 
 
 def section(text: str, name: str) -> str:
@@ -34,13 +35,16 @@ def check_or_write(body: str, name: str = "sweep", doc: Path = DOC) -> None:
         tmp.write_text(new)
         tmp.replace(doc)
         return
-    assert section(text, name) == body, (f"{doc.relative_to(REPO_ROOT)} section '{name}' is not what the tests "
-                                         "found: rerun them with SVFR_WRITE_DOCS=1 and commit the result")
+    if section(text, name) != body:
+        diff = "".join(list(difflib.unified_diff(section(text, name).splitlines(True), body.splitlines(True),
+                                                 "docs", "found"))[:60])
+        raise AssertionError(f"{doc.relative_to(REPO_ROOT)} section '{name}' is not what the tests found: rerun "
+                             f"them with SVFR_WRITE_DOCS=1 and commit the result\n{diff}")
 
 
 def short(message: str, limit: int = 240) -> str:
-    """One line of a message for a table: temp paths masked, pipes escaped, cut at ``limit``."""
-    text = TMP.sub("<tmp>", " ".join(str(message).split())).replace("|", "\\|")
+    """One line of a message for a table: absolute paths masked, pipes escaped, cut at ``limit``."""
+    text = PATH.sub("<path>", " ".join(str(message).split())).replace("|", "\\|")
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
