@@ -19,6 +19,9 @@ COMMAND_MODULES = ("restore", "batch", "convert", "faces", "download", "memory")
 OPTION_FLAGS = {"mode": "--crop-mode"}
 # Engine values a flag spells otherwise (``--max-side 0`` is "no downscaling", the engine's None).
 FLAG_VALUES = {("max_side", None): "0"}
+# Settings a command spells with another flag (``restore``/``batch`` say what to do without a face, as the node's
+# if_no_face does; ``crop`` has the switch --allow-no-face).
+SETTING_FLAGS = {("allow_no_face", True): ("--if-no-face", "pass-through")}
 
 
 def flag_for(option: str) -> str:
@@ -45,6 +48,9 @@ class FlagWords(Words):
         return FLAG_VALUES.get((option, value), str(value))
 
     def setting(self, option: str, value) -> str | None:
+        other = SETTING_FLAGS.get((option, value)) if not isinstance(value, (list, dict)) else None
+        if other is not None and (self.actions is None or other[0] in self.actions):
+            return " ".join(other)
         flag = self.name(option)
         if flag is None:
             return None

@@ -75,9 +75,9 @@ def test_no_face_cli_names_the_flags_of_the_command(tmp_path, capsys, test_model
     out = tmp_path / "o.mp4"
     assert main(["restore", str(blank), str(out), "--models", str(test_models_dir), "--size", "64", *FAST]) == 2
     err = capsys.readouterr().err
-    assert "set --allow-no-face to return the frames untouched" in err and "max-side" not in err
+    assert "set --if-no-face pass-through to return the frames untouched" in err and "max-side" not in err
     assert main(["restore", str(blank), str(out), "--models", str(test_models_dir), "--size", "64",
-                 "--allow-no-face", *FAST]) == 0 and out.is_file()
+                 "--if-no-face", "pass-through", *FAST]) == 0 and out.is_file()
 
 
 @pytest.mark.fault("faces", "a face index past the faces found")
