@@ -123,7 +123,9 @@ def test_face_that_leaves_and_comes_back(tmp_path, test_models_dir):
 def test_timestamps_rotation_and_audio_survive(tmp_path, test_models_dir):
     n = 12
     pts = [0, 40, 80, 150, 190, 230, 330, 370, 410, 450, 490, 600]  # ms: a variable frame rate
-    src = _write(tmp_path / "vfr.mp4", _frames(n), pts=pts, time_base=Fraction(1, 1000), rotation=90,
+    # stored sideways, as a phone does (shown upright by the display rotation): the face is found upright
+    sideways = np.ascontiguousarray(np.rot90(_frames(n), -1, axes=(1, 2)))
+    src = _write(tmp_path / "vfr.mp4", sideways, pts=pts, time_base=Fraction(1, 1000), rotation=90,
                  audio_seconds=0.6)  # ends before the last frame (0.6 s + 1/25): none of it is cut
     s_frames, s_times, s_rot, s_audio, _ = _decode(src)
     assert s_rot == 90 and s_audio > 20  # the premise
