@@ -611,6 +611,19 @@ def predict_restore(case: RestoreCase | None = None, workspace: ConvWorkspace | 
                       seconds=time.perf_counter() - t0)
 
 
+def conv_shapes(case: RestoreCase | None = None, **case_fields) -> dict[str, ConvShape]:
+    """Every convolution shape a restore of ``case`` runs, by ``ConvShape.key`` (the keys of a calibrated
+    workspace table): the same fake run as :func:`predict_restore`, without a workspace term. The shapes
+    depend on the crop size, the precisions, CFG batching and the chunk sizes (a clip whose length is not a
+    multiple of a chunk adds its last, shorter chunk), not on the steps."""
+    case = replace(case or RestoreCase(), **case_fields)
+    with fake_cuda(NoWorkspace()) as tracker:
+        models = fake_models(unet_dtype=case.unet_dtype, vae_dtype=case.vae_dtype, arcface=case.arcface)
+        _run_restore(case, models)
+        del models
+    return dict(tracker.convs)
+
+
 # ---------------------------------------------------------------- single calls (the H200 module cases)
 
 @dataclass
