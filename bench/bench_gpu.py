@@ -13,8 +13,18 @@ the same length (max / mean |Δ| on 0..1 frames, PSNR). Rows go to ``bench/resul
                                                                 # and 32 frames at official defaults (50+30)
     python bench/bench_gpu.py --device cpu --size 256 --frames 8,16 --official-frames 8 --tiny
     python bench/bench_gpu.py --compile regional                # adds compile time and steady-state gain
+    python bench/bench_gpu.py --workspace conv-workspace.json   # + the calibrated table's prediction
+    python bench/bench_gpu.py --check gpu-<date>.json --workspace conv-workspace.json   # CPU only, see below
 
 Identity tokens are random (no ArcFace needed); pass 1 still runs and gives the reference frame.
+
+The memory model's prediction (issue 15, ``svfr_model/diffusion/memory_model.py``) of every row runs on the
+CPU in worker processes while the GPU measures (``bench/memory_check.py``; on by default on CUDA at real size):
+the conservative workspace term, and the calibrated one with ``--workspace TABLE.json`` (``conv_workspace.py``
+writes it). At the end a table puts both beside each measured peak; the check uses the calibrated prediction
+when a table is given, else the conservative one, and the bench exits 1 when it differs from the measured peak
+by more than ``--tolerance`` (5 %), naming the rows. ``--check RESULTS.json`` does only that, on the CPU, for
+the rows of an earlier run (e.g. against the table the same GPU lend recorded after the bench).
 """
 from __future__ import annotations
 
@@ -35,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from svfr_model.diffusion.memory import estimate_memory  # noqa: E402
+sys.path.insert(0, str(REPO / "bench"))  # memory_check, also for the spawned prediction workers
+import memory_check  # noqa: E402
 from svfr_model.diffusion.presets import PRESETS, preset_options  # noqa: E402
 
 TINY_UNET = dict(block_out_channels=[32, 32, 32, 32], num_attention_heads=[2, 4, 4, 8])
@@ -136,6 +148,7 @@ def run_one(models, frames, preset: str, steps: tuple[int, int], device, timer: 
                           decode_chunk=opts["decode_chunk"], encode_chunk=opts["encode_chunk"],
                           unet_dtype=models.dtype, vae_dtype=models.vae_dtype)
     row = {"preset": preset, "frames": n, "size": size, "steps": f"{steps[0]}+{steps[1]}", "wall_s": wall,
+           "unet_dtype": memory_check.dtype_of(models.dtype), "vae_dtype": memory_check.dtype_of(models.vae_dtype),
            "s_per_frame": wall / n, "unet_s": timer.seconds(), "estimate_gb": est.required / 2**30}
     row["unet_share"] = row["unet_s"] / wall
     if device.type == "cuda":
@@ -200,6 +213,47 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def predict_and_check(rows: list[dict], predictor: "memory_check.Predictor", checked: str, tolerance: float,
+                      wait_s: float) -> tuple[int, str]:
+    """Attach the predictions to the measured rows (waiting at most ``wait_s`` for the last ones), print the
+    comparison table, and return the exit status (1: a row more than ``tolerance`` off) and its lines."""
+    deadline = time.monotonic() + wait_s
+    measured = [r for r in rows if "error" not in r and "peak_alloc_gb" in r]
+    for r in measured:
+        case = memory_check.prediction_case(r["preset"], r["frames"], r["size"], r["unet_dtype"], r["vae_dtype"])
+        memory_check.attach_prediction(r, predictor.results(case, deadline), checked, tolerance)
+    predictor.close()
+    rc, lines = memory_check.verdict(measured, tolerance)
+    print(f"\nmemory model (CPU, fake tensors, 1+1 steps) beside the measured peak allocated, GiB; checked: "
+          f"{checked} within {100 * tolerance:.0f} %")
+    print(memory_check.table(measured, tolerance))
+    print(lines, flush=True)
+    return rc, lines
+
+
+def check_results(args) -> int:
+    """``--check``: the rows of an earlier run against the model's predictions, on the CPU (no GPU)."""
+    payload = json.loads(Path(args.check).read_text(encoding="utf-8"))
+    meta = payload.get("meta", {})
+    specs, checked = memory_check.workspace_labels(args.workspace)
+    predictor = memory_check.Predictor(specs, args.predict_workers)
+    for r in payload.get("rows", []):
+        r.setdefault("size", meta.get("size", args.size))
+        r.setdefault("unet_dtype", memory_check.dtype_of(meta.get("unet_dtype", "fp16")))
+        r.setdefault("vae_dtype", memory_check.dtype_of(meta.get("vae_dtype", "fp16")))
+        if "error" not in r and "peak_alloc_gb" in r:
+            predictor.submit(memory_check.prediction_case(r["preset"], r["frames"], r["size"], r["unet_dtype"],
+                                                          r["vae_dtype"]))
+    print(f"{args.check}: {meta.get('device', '?')}, torch {meta.get('torch', '?')}, {len(payload.get('rows', []))} rows")
+    rc, lines = predict_and_check(payload.get("rows", []), predictor, checked, args.tolerance, args.predict_wait)
+    if args.out:
+        payload["prediction"] = {"checked": checked, "workspaces": specs, "tolerance": args.tolerance,
+                                 "verdict": lines}
+        write_json(args.out, payload)
+        print(f"wrote {args.out}")
+    return rc
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
@@ -216,7 +270,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=240.0, help="skip the runs left after this many seconds")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/gpu-<date>.json)")
+    ap.add_argument("--predict", default="auto", choices=("auto", "on", "off"),
+                    help="the memory model's prediction of every row (auto: on CUDA at real size, not --tiny)")
+    ap.add_argument("--workspace", default=None, metavar="TABLE.json",
+                    help="a calibrated conv workspace table (bench/conv_workspace.py): predicted too, and checked")
+    ap.add_argument("--tolerance", type=float, default=memory_check.TOLERANCE,
+                    help="largest |predicted - measured| / measured that passes (default 0.05)")
+    ap.add_argument("--predict-workers", type=int, default=memory_check.default_workers(),
+                    help="CPU processes for the predictions (default: CPUs - 2, at most 8)")
+    ap.add_argument("--predict-wait", type=float, default=None,
+                    help="seconds to wait after the measurements for predictions still running (default 120; "
+                         "--check: no limit)")
+    ap.add_argument("--check", default=None, metavar="RESULTS.json",
+                    help="no GPU: compare the rows of an earlier run with the predictions and exit")
     args = ap.parse_args(argv)
+    if args.predict_wait is None:
+        args.predict_wait = 1e9 if args.check else 120.0
+    if args.check:
+        return check_results(args)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -237,6 +308,24 @@ def main(argv: list[str] | None = None) -> int:
         meta["diffusers"] = diffusers.__version__
     except ImportError:
         pass
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    steps = tuple(int(s) for s in args.steps.split(","))
+    plan = [(n, steps) for n in (int(f) for f in args.frames.split(",") if f.strip())]
+    if args.official_frames:  # first: the run the issue's speed target is about
+        plan.insert(0, (args.official_frames, (50, 30)))
+    predictor = None
+    if args.predict == "on" or (args.predict == "auto" and device.type == "cuda" and not args.tiny):
+        from svfr_model.precision import resolve_dtype, resolve_vae_dtype
+
+        specs, checked = memory_check.workspace_labels(args.workspace)
+        unet_dt = memory_check.dtype_of(resolve_dtype(args.dtype, device))
+        vae_dt = memory_check.dtype_of(resolve_vae_dtype(args.vae_dtype, device))
+        predictor = memory_check.Predictor(specs, args.predict_workers)  # CPU processes, running from now on
+        for n, _ in plan:
+            for preset in presets:
+                predictor.submit(memory_check.prediction_case(preset, n, args.size, unet_dt, vae_dt))
+        meta["prediction"] = {"workspaces": specs, "checked": checked, "tolerance": args.tolerance,
+                              "workers": args.predict_workers}
     t_build = time.perf_counter()
     models = build_models(device, args.dtype, args.vae_dtype, args.tiny)
     meta["build_s"] = time.perf_counter() - t_build
@@ -245,11 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{gpu}: UNet {meta['unet_params'] / 1e9:.3f} B params {models.dtype}, VAE decoder {models.vae_dtype}, "
           f"built in {meta['build_s']:.1f} s", flush=True)
     timer = UNetTimer(models.unet, device)
-    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    steps = tuple(int(s) for s in args.steps.split(","))
-    plan = [(n, steps) for n in (int(f) for f in args.frames.split(",") if f.strip())]
-    if args.official_frames:  # first: the run the issue's speed target is about
-        plan.insert(0, (args.official_frames, (50, 30)))
     if args.warmup:  # kernels selected, allocator warmed, lazy imports done: not timed
         run_one(models, synthetic_frames(4, args.size), presets[0], (1, 1), device, timer)
     rows, skipped = [], []
@@ -283,13 +367,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             payload["compile"] = compile_check(models, device, args.size, args.compile)
             print(json.dumps(payload["compile"]), flush=True)
+    rc = 0
+    if predictor is not None:
+        rc, meta["prediction"]["verdict"] = predict_and_check(rows, predictor, meta["prediction"]["checked"],
+                                                              args.tolerance, args.predict_wait)
     meta["total_s"] = time.perf_counter() - started
     write_json(out_path, payload)
     print(f"\n{meta['device']}, torch {meta['torch']}, {args.size}x{args.size}, UNet {meta['unet_dtype']}, "
           f"VAE decoder {meta['vae_dtype']}\ncommand: {meta['command']}")
     print(table([r for r in rows if "error" not in r]))
     print(f"wrote {out_path} ({meta['total_s']:.0f} s)")
-    return 0
+    if predictor is not None:
+        print(meta["prediction"]["verdict"])
+    return rc
 
 
 if __name__ == "__main__":
