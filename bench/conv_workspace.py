@@ -128,7 +128,6 @@ def measure_shape(shape: dict, device) -> dict:
         extra = torch.cuda.max_memory_allocated(device) - before - out_bytes
     in_bytes = block_bytes(x.untyped_storage().nbytes())
     w_bytes = block_bytes(w.untyped_storage().nbytes()) + block_bytes(b.untyped_storage().nbytes())
-    del out, x, w, b
     return {"workspace": max(0, int(extra)), "first_call_extra": max(0, int(first)), "input_bytes": in_bytes,
             "output_bytes": out_bytes, "weight_bytes": w_bytes, "ms": round(ms, 3)}
 
