@@ -52,11 +52,12 @@ def shape_cases(presets: list[str], frames: list[int], size: int, unet_dtype: st
 
 
 def collect_shapes(cases: list, workers: int = 1) -> dict[str, dict]:
-    """``{ConvShape.key: asdict(ConvShape)}`` over ``cases`` (``workers`` > 1: spawned processes)."""
+    """``{ConvShape.key: asdict(ConvShape)}`` over ``cases``, in ``workers`` spawned processes that never see
+    the GPU (0: in this process, for a machine without one: on a GPU machine the fake mode would touch it)."""
     from dataclasses import asdict
 
     shapes: dict[str, dict] = {}
-    if workers <= 1:
+    if workers <= 0:
         for case in cases:
             shapes.update(memory_check.shapes_worker(asdict(case)))
         return dict(sorted(shapes.items()))
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unet-dtype", default="fp16")
     ap.add_argument("--vae-dtypes", default="fp16", help="VAE decoder precisions (the engine's CUDA default: fp16)")
     ap.add_argument("--workers", type=int, default=memory_check.default_workers(),
-                    help="CPU processes collecting the shapes")
+                    help="CPU processes collecting the shapes (0: in this process, only without a GPU)")
     ap.add_argument("--collect-only", type=Path, default=None, metavar="SHAPES.json",
                     help="write the shapes and stop (CPU only)")
     ap.add_argument("--shapes", type=Path, default=None, metavar="SHAPES.json",

@@ -2,8 +2,9 @@
 ``conv_workspace.py``.
 
 Predictions run on the CPU (fake CUDA tensors, ``svfr_model/diffusion/memory_model.py``) in worker processes
-started with ``spawn`` (one torch thread each): they never touch the CUDA device, so the measuring process's
-``torch.cuda`` memory statistics stay the GPU's own, and they run while the GPU measures.
+started with ``spawn`` (one torch thread each) with ``CUDA_VISIBLE_DEVICES`` empty: they never touch the GPU
+(no CUDA context there; ``torch.cuda.is_available()`` False as on the CPU machines the model was checked on),
+so the measuring process's ``torch.cuda`` memory statistics stay the GPU's own, and they run while it measures.
 
 A bench row (``preset``, ``frames``, ``size``, the precisions) is predicted with 1 + 1 steps: more steps repeat
 the same calls, the peak does not change. Its ``peak_alloc_gb`` (``torch.cuda.max_memory_allocated`` since the
@@ -55,6 +56,7 @@ def dtype_of(value) -> str:
 
 def _init_worker() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA first initialises: never in a worker
     import torch
 
     torch.set_num_threads(1)
@@ -86,7 +88,17 @@ class Workers:
                                         mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, fn, *args) -> Future:
-        return self.pool.submit(fn, *args)
+        # a spawned worker starts inside submit() and inherits the environment then: no GPU for it (the
+        # caller's CUDA, initialised or not, is unaffected: the variable is restored before returning)
+        old = os.environ.get("CUDA_VISIBLE_DEVICES")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        try:
+            return self.pool.submit(fn, *args)
+        finally:
+            if old is None:
+                del os.environ["CUDA_VISIBLE_DEVICES"]
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = old
 
     def close(self) -> None:
         """Cancel what has not started and end the workers still predicting (rows the bench skipped): the

@@ -56,7 +56,7 @@ def _case(memory_check, preset="default", frames=8):
 def test_collected_shapes_are_the_calibrated_tables_keys(conv_workspace, tmp_path):
     shapes_file = tmp_path / "shapes.json"
     assert conv_workspace.main(["--collect-only", str(shapes_file), "--presets", "default", "--frames", "8",
-                                "--size", str(SIZE), "--workers", "1"]) == 0
+                                "--size", str(SIZE), "--workers", "0"]) == 0
     shapes = conv_workspace.read_shapes(shapes_file)
     assert len(shapes) > 50 and json.loads(shapes_file.read_text())["count"] == len(shapes)
     for key, fields in shapes.items():  # each entry is the ConvShape of its key
@@ -141,3 +141,18 @@ def test_bench_check_mode_predicts_each_row_on_the_cpu(bench_gpu, memory_check, 
     assert "1 row(s)" in checked["prediction"]["verdict"]
     printed = capsys.readouterr().out
     assert "FAIL" in printed and "default 8 frames" in printed
+
+
+def test_prediction_workers_never_see_the_gpu(memory_check, monkeypatch):
+    """The workers start with CUDA_VISIBLE_DEVICES empty (no CUDA context on the card being measured, and
+    ``torch.cuda.is_available()`` False as the fake mode expects); the caller's environment is unchanged."""
+    import os
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    workers = memory_check.Workers(1)
+    try:
+        assert workers.submit(os.getenv, "CUDA_VISIBLE_DEVICES", "unset").result(timeout=120) == ""
+        assert workers.submit(os.getenv, "OMP_NUM_THREADS").result(timeout=60) == "1"
+    finally:
+        workers.close()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
