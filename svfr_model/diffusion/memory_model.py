@@ -125,7 +125,7 @@ class ConservativeWorkspace(ConvWorkspace):
 
 
 class CalibratedWorkspace(ConvWorkspace):
-    """Workspace measured per convolution shape on one card (``bench/bench_gpu.py`` records it).
+    """Workspace measured per convolution shape on one card (``bench/conv_workspace.py`` records it).
 
     JSON: ``{"card": ..., "torch": ..., "cudnn": ..., "workspace": {ConvShape.key: bytes}}``. Shapes missing
     from the table fall back to ``fallback`` (conservative) and are listed in ``missing``.
