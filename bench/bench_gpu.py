@@ -244,7 +244,8 @@ def check_results(args) -> int:
         if "error" not in r and "peak_alloc_gb" in r:
             predictor.submit(memory_check.prediction_case(r["preset"], r["frames"], r["size"], r["unet_dtype"],
                                                           r["vae_dtype"]))
-    print(f"{args.check}: {meta.get('device', '?')}, torch {meta.get('torch', '?')}, {len(payload.get('rows', []))} rows")
+    print(f"{args.check}: {meta.get('device', '?')}, torch {meta.get('torch', '?')}, "
+          f"{len(payload.get('rows', []))} rows")
     rc, lines = predict_and_check(payload.get("rows", []), predictor, checked, args.tolerance, args.predict_wait)
     if args.out:
         payload["prediction"] = {"checked": checked, "workspaces": specs, "tolerance": args.tolerance,
@@ -255,6 +256,13 @@ def check_results(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:  # prediction workers still running (a crash, skipped rows) end now: exit would wait for them
+        memory_check.close_all()
+
+
+def _main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--size", type=int, default=512)

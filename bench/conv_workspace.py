@@ -20,7 +20,7 @@ input + output bytes per convolution (conservative). This job measures the real 
    table of what it measured (shapes it lacks fall back to the conservative term); ``TABLE.details.json``
    beside it keeps per shape the bytes in / out / weight, the first call's extra, milliseconds and errors.
 
-    python bench/conv_workspace.py --out conv-workspace.json                # ~170 shapes; ~1 min on an H200
+    python bench/conv_workspace.py --out conv-workspace.json                # 197 shapes at 512²; ~30 s on a GPU
     python bench/conv_workspace.py --collect-only shapes.json               # CPU only: the shapes
     python bench/conv_workspace.py --shapes shapes.json --out conv-workspace.json --time-limit 90
 """
@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     from svfr_model.diffusion.presets import PRESETS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None, help="the table (default bench/results/conv-workspace-<date>.json)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="the table (default bench/results/conv-workspace-<date>.json)")
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--frames", default=DEFAULT_FRAMES, help="clip lengths whose conv shapes are collected")
     ap.add_argument("--size", type=int, default=512)

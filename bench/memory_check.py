@@ -80,10 +80,20 @@ def shapes_worker(case_fields: dict) -> dict:
     return {k: asdict(v) for k, v in mm.conv_shapes(mm.RestoreCase(**case_fields)).items()}
 
 
+_OPEN: list["Workers"] = []
+
+
+def close_all() -> None:
+    """End every pool still open (a bench that stops early: the interpreter would wait for its workers)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 class Workers:
     """A spawn process pool for the CPU-side work (fake tensors), shut down without waiting for the rest."""
 
     def __init__(self, workers: int):
+        _OPEN.append(self)
         self.pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_init_worker,
                                         mp_context=multiprocessing.get_context("spawn"))
 
@@ -103,6 +113,8 @@ class Workers:
     def close(self) -> None:
         """Cancel what has not started and end the workers still predicting (rows the bench skipped): the
         interpreter would otherwise wait for them at exit."""
+        if self in _OPEN:
+            _OPEN.remove(self)
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
