@@ -578,7 +578,17 @@ def _stage_hooks(models, tracker_set_stage: Callable[[str], None], first_pass: i
             vae.decoder.register_forward_pre_hook(enter("decode"))]
 
 
-def _run_restore(case: RestoreCase, models) -> None:
+def _run_restore(case: RestoreCase, models, set_stage: Callable[[str], None]) -> None:
+    """``restore_stream`` over zero pixels for ``case``, naming each stage through ``set_stage``."""
+    hooks = _stage_hooks(models, set_stage, 2 if case.reference else 1)
+    try:
+        _restore_zeros(case, models)
+    finally:
+        for hk in hooks:
+            hk.remove()
+
+
+def _restore_zeros(case: RestoreCase, models) -> None:
     h, w = case.height, case.width
     chunk = max(case.window, case.encode_chunk, 1)
     pixels = torch.zeros((chunk, h, w, 3), dtype=torch.uint8)
@@ -598,12 +608,7 @@ def predict_restore(case: RestoreCase | None = None, workspace: ConvWorkspace | 
     with fake_cuda(workspace) as tracker:
         models = fake_models(unet_dtype=case.unet_dtype, vae_dtype=case.vae_dtype, arcface=case.arcface)
         weights = tracker.current
-        hooks = _stage_hooks(models, tracker.set_stage, 2 if case.reference else 1)
-        try:
-            _run_restore(case, models)
-        finally:
-            for hk in hooks:
-                hk.remove()
+        _run_restore(case, models, tracker.set_stage)
         del models
     stages = [p for p in tracker.stages.values() if p.name != "setup"]
     return Prediction(case=case, workspace=tracker.workspace.name, weights=weights, peak=tracker.total.peak,
@@ -619,7 +624,7 @@ def conv_shapes(case: RestoreCase | None = None, **case_fields) -> dict[str, Con
     case = replace(case or RestoreCase(), **case_fields)
     with fake_cuda(NoWorkspace()) as tracker:
         models = fake_models(unet_dtype=case.unet_dtype, vae_dtype=case.vae_dtype, arcface=case.arcface)
-        _run_restore(case, models)
+        _restore_zeros(case, models)
         del models
     return dict(tracker.convs)
 
@@ -761,12 +766,7 @@ def count_flops(case: RestoreCase | None = None, **case_fields) -> dict[str, int
             mark["at"] = now
 
         tracker.stage_listeners.append(listener)
-        hooks = _stage_hooks(models, tracker.set_stage, 2 if case.reference else 1)
-        try:
-            _run_restore(case, models)
-        finally:
-            for hk in hooks:
-                hk.remove()
+        _run_restore(case, models, tracker.set_stage)
         listener(tracker.stage, "end")
     per_stage.pop("setup", None)
     per_stage["total"] = sum(per_stage.values())
