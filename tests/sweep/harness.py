@@ -12,12 +12,13 @@ from __future__ import annotations
 import inspect
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from .clips import reference_with_alpha
-from .space import CHEAP, Case
+from .space import CHEAP, Case, cut_after
 
 BFR, INPAINT = [1.0, 0.0, 0.0], [1.0, 0.0, 1.0]
 # Nodes the sweep does not run, and why (the docs table lists them).
@@ -32,6 +33,7 @@ class Outcome:
     message: str = ""
     seconds: float = 0.0
     notices: list = field(default_factory=list)
+    cut: int | None = None     # cancelled on purpose at this cancel check (space.cut_after)
 
 
 def names_an_input(message: str, node_class) -> bool:
@@ -121,13 +123,25 @@ class Harness:
         return Outcome(case, "validate", "refused" if names_an_input(text, node) else "FAILED", text)
 
     def _execute(self, case: Case, node, kwargs: dict, stage: str):
+        import comfy.model_management as mm
+
         start = time.perf_counter()
+        cut = cut_after(kwargs) if stage == "run" else None
         try:
-            out = node.execute(**kwargs)
+            with _cancel_after(cut):
+                out = node.execute(**kwargs)
+        except mm.InterruptProcessingException:
+            if cut is None:
+                raise
+            return Outcome(case, stage, "ok", f"cancelled (as by Cancel) at cancel check {cut}, before a UNet call",
+                           time.perf_counter() - start, cut=cut), None
         except Exception as exc:  # noqa: BLE001 - classified: a refusal naming an input, or a failure
             text = f"{type(exc).__name__}: {exc}"
             kind = "refused" if _refusal(exc) and names_an_input(str(exc), node) else "FAILED"
             return Outcome(case, stage, kind, text, time.perf_counter() - start), None
+        if cut is not None:  # it was to be cancelled: a run that ends first had fewer steps than it says
+            text = f"not cancelled after {cut} cancel checks: the run ended with fewer UNet calls than its steps"
+            return Outcome(case, stage, "FAILED", text, time.perf_counter() - start), out
         ui = out.ui if isinstance(getattr(out, "ui", None), dict) else {}
         return Outcome(case, stage, "ok", "", time.perf_counter() - start, list(ui.get("svfr_notices", []))), out
 
@@ -196,6 +210,29 @@ class Harness:
         if reference is not None:
             sockets["reference"] = reference
         return sockets, None
+
+
+@contextmanager
+def _cancel_after(checks: int | None):
+    """Press ComfyUI's Cancel at the ``checks``-th cancel check of the engine (None: never)."""
+    import comfy.model_management as mm
+
+    if checks is None:
+        yield
+        return
+    real, seen = mm.throw_exception_if_processing_interrupted, [0]
+
+    def counting():
+        seen[0] += 1
+        if seen[0] >= checks:
+            mm.interrupt_current_processing(True)
+        return real()
+    mm.throw_exception_if_processing_interrupted = counting
+    try:
+        yield
+    finally:
+        mm.throw_exception_if_processing_interrupted = real
+        mm.interrupt_current_processing(False)
 
 
 class _Upstream(Exception):

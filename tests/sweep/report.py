@@ -88,6 +88,10 @@ def render(outcomes, node_classes, clips, left_out=()) -> str:
         for note in o.notices:
             out.append(f"| {titles[o.stage] if o.stage in titles else titles[o.case.node_id]} | {o.case.varies} | "
                        f"{o.case.clip} | {short(note)} |")
+    out += ["", "### Run in part", ""]
+    out += [f"- {titles[o.case.node_id]} `{o.case.varies}` [{o.case.clip}]: cancelled as the user's Cancel does at the "
+            f"engine's cancel check {o.cut} (before a UNet call), ending in ComfyUI's InterruptProcessingException; "
+            "every later step repeats the same calls" for o in outcomes if o.cut]
     out += ["", "### Not run", ""] + [f"- {titles[n]}: {why}" for n, why in NOT_RUN.items()]
     out += [f"- {titles[c.node_id]} `{c.varies}`: {why}" for c, why in left_out]
     return "\n".join(out) + "\n"

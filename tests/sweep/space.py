@@ -63,6 +63,20 @@ SHARED_COST = 100   # above: run on the first sampling node that declares the sa
 MAX_COST = 1000     # above: not run on the CPU (listed in the docs)
 
 
+# A case with more denoising steps than this (a step count at its max) runs its first CUT_AFTER UNet calls and
+# is then cancelled the way the user's Cancel does (ComfyUI's interrupt): every later step repeats the same
+# calls, so the rest only costs time (200 steps: 44 s here). The cancel is checked to end as ComfyUI's own
+# InterruptProcessingException, nothing else.
+CUT_STEPS = 100
+CUT_AFTER = 6
+
+
+def cut_after(widgets: dict) -> int | None:
+    """How many cancel checks the case runs before it is cancelled; None: it runs to the end."""
+    steps = widgets.get("steps", 0) + widgets.get("pass1_steps", 0)
+    return CUT_AFTER if steps > CUT_STEPS else None
+
+
 def cost(widgets: dict) -> float:
     if "steps" not in widgets:
         return 0.0  # not a sampling node: detection, crops and paste-back are cheap at any widget value
@@ -141,5 +155,5 @@ def widget_cases(node_id: str, node_class, clip: str) -> list[Case]:
     return cases
 
 
-__all__ = ["WIDGET_TYPES", "CHEAP", "SHARED_COST", "MAX_COST", "Widget", "Case", "widgets_of", "base_values",
+__all__ = ["WIDGET_TYPES", "CHEAP", "SHARED_COST", "MAX_COST", "CUT_STEPS", "CUT_AFTER", "cut_after", "Widget", "Case", "widgets_of", "base_values",
            "widget_cases", "cost", "declaration", "plan"]

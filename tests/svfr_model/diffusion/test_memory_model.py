@@ -142,9 +142,9 @@ def test_whole_restore_16_frames_matches_the_h200():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("frames", [64, 160, 480])
+@pytest.mark.parametrize("frames", [160, 480])  # 64: equal as well (H200: 16/64/160 alike)
 def test_whole_restore_peak_is_flat_in_the_length(frames):
-    """64: ~20 s, 160: ~40 s, 480: ~100 s."""
+    """160: ~40 s, 480: ~100 s."""
     assert _restore(frames, "none").peak == _restore(16, "none").peak
 
 
