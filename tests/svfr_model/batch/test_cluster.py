@@ -150,7 +150,17 @@ def test_an_actor_killed_mid_video_is_retried_elsewhere(cluster, inputs, tmp_pat
 
 def test_ctrl_c_stops_the_cluster_run_and_the_same_command_resumes(cluster, inputs, tmp_path, test_models_dir,
                                                                    capsys):
-    src, ref = inputs
+    import shutil
+
+    src0, ref = inputs
+    # the 4 clips again under more/: with one worker, 7 videos (~1 s each) are left when the first is done, so
+    # the Ctrl-C lands mid-batch however late a loaded machine lets this test see that first one
+    src = tmp_path / "in"
+    shutil.copytree(src0, src)
+    copies = {f"more/{Path(name).name}": name for name in CLIPS}
+    for copy, name in copies.items():
+        (src / copy).parent.mkdir(exist_ok=True)
+        shutil.copy(src0 / name, src / copy)
     out = tmp_path / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
@@ -168,22 +178,22 @@ def test_ctrl_c_stops_the_cluster_run_and_the_same_command_resumes(cluster, inpu
     finally:
         if proc.poll() is None:
             proc.kill()
-    # one worker: when the first video is done three are left, so the Ctrl-C cannot come after the last one
-    # (with two workers two videos end together and a loaded machine could finish the batch first)
     assert proc.returncode == 130, f"stdout: {stdout[-2000:]}\nstderr: {stderr[-2000:]}"
     first = json.loads(stdout)
     assert first["outcome"] == "interrupted" and "run the same command again" in first["resume"]
     done = {v["output"] for v in first["videos"] if v["state"] == "done"}
     assert done and first["counts"]["left"] >= 1 and _stray(out) == []
     assert {r["state"] for r in _journal_rows(out).values()} <= {"done", "failed", "interrupted", "pending"}
-    assert {(out / name).exists() for name in CLIPS if name not in done} <= {False}  # no half-written output
+    assert {(out / name).exists() for name in (*CLIPS, *copies) if name not in done} <= {False}  # none half-written
 
     rc, again = _ray_batch(capsys, [src], out, test_models_dir)
     assert rc == 1  # the broken file
     skipped = {v["output"] for v in again["videos"] if v["action"] == "skip" and v["state"] == "done"}
     assert skipped == done and again["counts"]["left"] == 0
-    assert again["counts"]["done"] + again["counts"]["skipped"] == 4
+    assert again["counts"]["done"] + again["counts"]["skipped"] == 8
     _same_outputs(out, ref)
+    for copy, name in copies.items():
+        assert np.array_equal(decode_frames(out / copy), decode_frames(ref / name)), copy
 
 
 def test_a_manifest_with_per_video_options_and_planners(cluster, inputs, tmp_path, test_models_dir, capsys):
