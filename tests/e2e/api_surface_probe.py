@@ -16,12 +16,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
-import importlib.util
 import inspect
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 COMFY_ROOTS = ("comfy", "comfy_api", "comfy_execution", "folder_paths", "server", "node_helpers", "latent_preview",
@@ -138,15 +136,10 @@ def resolve_symbol(symbol: str):
 
 def load_pack(repo: Path) -> dict:
     """The pack as ComfyUI loads it: package import, comfy_entrypoint(), get_node_list(), each schema."""
-    import folder_paths
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pack_import import import_pack
 
-    folder_paths.set_input_directory(tempfile.mkdtemp(prefix="svfr-probe-input-"))  # the example inputs go here
-    spec = importlib.util.spec_from_file_location("comfyui_svfr_probe", repo / "__init__.py",
-                                                  submodule_search_locations=[str(repo)])
-    pack = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = pack
-    spec.loader.exec_module(pack)
-    ext = asyncio.run(pack.comfy_entrypoint())
+    ext = import_pack(repo)
     if hasattr(ext, "on_load"):
         asyncio.run(ext.on_load())
     nodes = asyncio.run(ext.get_node_list())

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -37,7 +35,6 @@ def main() -> None:
     import comfy.model_management as mm
     import comfy.model_patcher as mp
     import comfyui_version
-    import folder_paths
     import torch
     from utils.extra_config import load_extra_path_config
 
@@ -56,13 +53,10 @@ def main() -> None:
         mp.CoreModelPatcher = dynamic_cls  # what main.py does when comfy-aimdo initialised
 
     load_extra_path_config(str(models_yaml))
-    folder_paths.set_input_directory(tempfile.mkdtemp(prefix="svfr-probe-input-"))
-    spec = importlib.util.spec_from_file_location("comfyui_svfr_probe", repo / "__init__.py",
-                                                  submodule_search_locations=[str(repo)])
-    pack = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = pack
-    spec.loader.exec_module(pack)
-    ext = asyncio.run(pack.comfy_entrypoint())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pack_import import import_pack
+
+    ext = import_pack(repo)
     nodes = {c.define_schema().node_id: c for c in asyncio.run(ext.get_node_list())}
     host = sys.modules["comfyui_svfr_probe.nodes.host"]
     sampler_mod = sys.modules["comfyui_svfr_probe.nodes.sampler"]

@@ -29,7 +29,7 @@ try:
 except ImportError:
     ray = None
 
-from batchdata import FAST, decode_frames, face_clip_frames, make_batch_inputs  # noqa: E402
+from batchdata import FAST, decode_frames, make_batch_inputs  # noqa: E402
 from conftest import IN_CI  # noqa: E402
 from svfr_model.commands.cli import main  # noqa: E402
 
