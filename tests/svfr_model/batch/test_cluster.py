@@ -154,7 +154,7 @@ def test_ctrl_c_stops_the_cluster_run_and_the_same_command_resumes(cluster, inpu
 
     src0, ref = inputs
     # the 4 clips again under more/: with one worker, 7 videos (~1 s each) are left when the first is done, so
-    # the Ctrl-C lands mid-batch however late a loaded machine lets this test see that first one
+    # the Ctrl-C lands mid-batch even when a loaded machine lets this test see that first one late
     src = tmp_path / "in"
     shutil.copytree(src0, src)
     copies = {f"more/{Path(name).name}": name for name in CLIPS}
@@ -166,7 +166,14 @@ def test_ctrl_c_stops_the_cluster_run_and_the_same_command_resumes(cluster, inpu
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
     cmd = [sys.executable, "-m", "svfr_model", "batch", str(src), "--out", str(out), "--models", str(test_models_dir),
            *FAST, "--ray", cluster, "--cpus-per-worker", "1", "--workers", "1", "--json"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test run started in the background by a non-interactive shell (`cmd &`) has SIGINT ignored, and an
+    # ignored signal stays ignored across exec: the batch would never see the Ctrl-C. A handled one is reset
+    # to the default in the child, so handle it here while the child starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         deadline = time.monotonic() + 300
         while not any(r["state"] == "done" for r in _journal_rows(out).values()):
