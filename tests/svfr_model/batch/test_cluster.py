@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -150,8 +151,6 @@ def test_an_actor_killed_mid_video_is_retried_elsewhere(cluster, inputs, tmp_pat
 
 def test_ctrl_c_stops_the_cluster_run_and_the_same_command_resumes(cluster, inputs, tmp_path, test_models_dir,
                                                                    capsys):
-    import shutil
-
     src0, ref = inputs
     # the 4 clips again under more/: with one worker, 7 videos (~1 s each) are left when the first is done, so
     # the Ctrl-C lands mid-batch even when a loaded machine lets this test see that first one late
